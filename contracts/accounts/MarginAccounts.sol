@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
+import {IAccountHealthCheck} from "../interfaces/IAccountHealthCheck.sol";
+
+/// @title MarginAccounts
+/// @notice Holds every trader's collateral. Markets change positions; this contract only moves
+///         collateral, and every movement out of an account ends with that account's health check.
+contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Upper bound on listed collaterals: the margin engine values every one of them on
+    ///         each check, so the list must stay short enough for a liquidation to fit in a block.
+    uint256 public constant MAX_COLLATERALS = 8;
+    /// @notice Haircut bounds for non-settlement collateral: never worth a full dollar per dollar.
+    uint256 public constant MIN_COLLATERAL_WEIGHT = 0.05e18;
+    uint256 public constant MAX_COLLATERAL_WEIGHT = 0.95e18;
+    uint256 public constant MAX_DEPOSIT_CAP = type(uint96).max;
+
+    /// @inheritdoc IMarginAccounts
+    address public immutable settlementToken;
+
+    /// @notice The margin engine's check; zero until markets exist.
+    IAccountHealthCheck public healthCheck;
+    uint256 public nextAccountId = 1;
+
+    mapping(uint256 accountId => Account) internal _accounts;
+    mapping(uint256 accountId => mapping(address operator => bool)) internal _operators;
+    mapping(uint256 accountId => mapping(address token => int256)) internal _balances;
+    mapping(address owner => address) internal _withdrawalRecipients;
+    mapping(address token => Collateral) internal _collaterals;
+    address[] internal _collateralTokens;
+
+    constructor(address admin, address settlementToken_, uint256 settlementCap) {
+        if (admin == address(0) || settlementToken_ == address(0)) revert ZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        settlementToken = settlementToken_;
+        _list(settlementToken_, 1e18, settlementCap);
+    }
+
+    // ---------------------------------------------------------------- accounts
+
+    /// @inheritdoc IMarginAccounts
+    function createAccount(Mode mode, uint32 marketId) external returns (uint256 accountId) {
+        if ((mode == Mode.Cross) != (marketId == 0)) revert InvalidMarketId(mode, marketId);
+        accountId = nextAccountId++;
+        _accounts[accountId] = Account({owner: msg.sender, mode: mode, marketId: marketId});
+        emit AccountCreated(accountId, msg.sender, mode, marketId);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function setOperator(uint256 accountId, address operator, bool approved) external {
+        if (_accounts[accountId].owner != msg.sender) revert NotAccountOwner(accountId, msg.sender);
+        if (operator == address(0)) revert ZeroAddress();
+        _operators[accountId][operator] = approved;
+        emit OperatorSet(accountId, operator, approved);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function setWithdrawalRecipient(address recipient) external {
+        _withdrawalRecipients[msg.sender] = recipient;
+        emit WithdrawalRecipientSet(msg.sender, recipient);
+    }
+
+    // ---------------------------------------------------------------- collateral movements
+
+    /// @inheritdoc IMarginAccounts
+    function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        _authorize(accountId);
+        Collateral storage c = _listed(token);
+        uint256 total = c.totalDeposits;
+        uint256 cap = c.cap;
+        uint256 room = cap > total ? cap - total : 0;
+        if (amount > room) revert DepositCapExceeded(token, amount, room);
+
+        // Balance-delta check: a token that delivers less than it was asked to (fee-on-transfer)
+        // would leave the account credited with tokens the contract does not hold.
+        uint256 before = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - before;
+        if (received != amount) revert TransferAmountMismatch(token, amount, received);
+
+        // total + amount <= cap <= type(uint96).max, and a balance never exceeds its token's total.
+        c.totalDeposits = uint128(total + amount);
+        _balances[accountId][token] += int256(amount);
+        emit Deposited(accountId, token, msg.sender, amount);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function withdraw(uint256 accountId, address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        address owner = _authorize(accountId);
+        Collateral storage c = _listed(token);
+        _debit(accountId, token, amount);
+        c.totalDeposits -= uint128(amount); // amount <= balance <= totalDeposits
+        address to = _withdrawalRecipients[owner];
+        if (to == address(0)) to = owner;
+        IERC20(token).safeTransfer(to, amount);
+        emit Withdrawn(accountId, token, to, amount);
+        _checkHealth(accountId);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function transfer(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        uint256 amount
+    ) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        if (fromAccountId == toAccountId) revert SameAccount(fromAccountId);
+        address fromOwner = _authorize(fromAccountId);
+        // The caller must be trusted by both accounts: an operator of one account may not push
+        // collateral into (or out of) another account it was never approved for.
+        address toOwner = _authorize(toAccountId);
+        if (fromOwner != toOwner) revert DifferentOwners(fromAccountId, toAccountId);
+        _listed(token);
+        _debit(fromAccountId, token, amount);
+        _balances[toAccountId][token] += int256(amount);
+        emit Transferred(fromAccountId, toAccountId, token, amount);
+        _checkHealth(fromAccountId);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// @notice Lists a non-settlement collateral with its haircut weight (WAD) and global cap.
+    function listCollateral(address token, uint256 weight, uint256 cap) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _checkWeight(token, weight);
+        _list(token, weight, cap);
+    }
+
+    /// @notice Changes a non-settlement collateral's haircut weight (WAD).
+    function setCollateralWeight(address token, uint256 weight) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (token == settlementToken) revert SettlementWeightFixed();
+        Collateral storage c = _listed(token);
+        _checkWeight(token, weight);
+        emit CollateralWeightSet(token, c.weight, weight);
+        c.weight = uint64(weight);
+    }
+
+    /// @notice Changes a collateral's global deposit cap. Lowering it below current deposits only
+    ///         stops new deposits; nobody is forced out.
+    function setDepositCap(address token, uint256 cap) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        Collateral storage c = _listed(token);
+        if (cap > MAX_DEPOSIT_CAP) revert CapOutOfBounds(token, cap, MAX_DEPOSIT_CAP);
+        emit DepositCapSet(token, c.cap, cap);
+        c.cap = uint96(cap);
+    }
+
+    /// @notice Sets the margin engine's health check (zero: balance-only, before markets exist).
+    function setHealthCheck(IAccountHealthCheck newHealthCheck) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        emit HealthCheckSet(address(healthCheck), address(newHealthCheck));
+        healthCheck = newHealthCheck;
+    }
+
+    /// @notice Sends tokens that reached this contract outside `deposit` (direct transfers,
+    ///         unlisted tokens) to `to`, so nothing is ever stuck. Account balances are untouchable.
+    function sweepExcess(address token, address to) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 held = IERC20(token).balanceOf(address(this));
+        uint256 owed = _collaterals[token].totalDeposits;
+        if (held <= owed) revert NothingToSweep(token);
+        uint256 excess = held - owed;
+        IERC20(token).safeTransfer(to, excess);
+        emit ExcessSwept(token, to, excess);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IMarginAccounts
+    function account(uint256 accountId) external view returns (Account memory) {
+        return _accounts[accountId];
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function balanceOf(uint256 accountId, address token) external view returns (int256) {
+        return _balances[accountId][token];
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function isAuthorized(uint256 accountId, address caller) public view returns (bool) {
+        address owner = _accounts[accountId].owner;
+        return owner != address(0) && (caller == owner || _operators[accountId][caller]);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function withdrawalRecipient(address owner) external view returns (address) {
+        address to = _withdrawalRecipients[owner];
+        return to == address(0) ? owner : to;
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function collateral(address token) external view returns (Collateral memory) {
+        return _collaterals[token];
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function collateralTokens() external view returns (address[] memory) {
+        return _collateralTokens;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev Returns the owner after checking the caller is the owner or one of its operators.
+    function _authorize(uint256 accountId) internal view returns (address owner) {
+        owner = _accounts[accountId].owner;
+        if (owner == address(0)) revert UnknownAccount(accountId);
+        if (msg.sender != owner && !_operators[accountId][msg.sender]) revert NotAuthorized(accountId, msg.sender);
+    }
+
+    function _listed(address token) internal view returns (Collateral storage c) {
+        c = _collaterals[token];
+        if (!c.listed) revert UnknownToken(token);
+    }
+
+    function _debit(uint256 accountId, address token, uint256 amount) internal {
+        int256 balance = _balances[accountId][token];
+        if (balance < 0 || uint256(balance) < amount) revert InsufficientBalance(accountId, token, balance, amount);
+        _balances[accountId][token] = balance - int256(amount);
+    }
+
+    function _checkHealth(uint256 accountId) internal view {
+        IAccountHealthCheck check = healthCheck;
+        if (address(check) != address(0)) check.checkWithdrawal(accountId);
+    }
+
+    function _checkWeight(address token, uint256 weight) internal pure {
+        if (weight < MIN_COLLATERAL_WEIGHT || weight > MAX_COLLATERAL_WEIGHT) {
+            revert WeightOutOfBounds(token, weight, MIN_COLLATERAL_WEIGHT, MAX_COLLATERAL_WEIGHT);
+        }
+    }
+
+    function _list(address token, uint256 weight, uint256 cap) internal {
+        if (token == address(0)) revert ZeroAddress();
+        if (_collaterals[token].listed) revert CollateralAlreadyListed(token);
+        if (_collateralTokens.length == MAX_COLLATERALS) revert TooManyCollaterals(MAX_COLLATERALS);
+        if (cap > MAX_DEPOSIT_CAP) revert CapOutOfBounds(token, cap, MAX_DEPOSIT_CAP);
+        uint8 decimals = IERC20Metadata(token).decimals();
+        if (decimals > 18) revert UnsupportedDecimals(token, decimals);
+        _collaterals[token] = Collateral({
+            totalDeposits: 0,
+            cap: uint96(cap),
+            decimals: decimals,
+            listed: true,
+            weight: uint64(weight)
+        });
+        _collateralTokens.push(token);
+        emit CollateralListed(token, decimals, weight, cap);
+    }
+}

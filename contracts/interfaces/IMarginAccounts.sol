@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title Keel margin accounts
+/// @notice Account ids, owners and operators, Cross / Isolated mode, and the multi-collateral
+///         balances of every account. Token amounts are in the token's own decimals.
+interface IMarginAccounts {
+    /// @notice Cross accounts margin any number of markets together; Isolated accounts are bound
+    ///         to one market at creation and their losses never reach another account.
+    enum Mode {
+        Cross,
+        Isolated
+    }
+
+    struct Account {
+        address owner;
+        Mode mode;
+        uint32 marketId;
+    }
+
+    /// @dev Packed so that a deposit reads and writes a single slot (`totalDeposits`, `cap`).
+    struct Collateral {
+        uint128 totalDeposits;
+        uint96 cap;
+        uint8 decimals;
+        bool listed;
+        uint64 weight;
+    }
+
+    /// @notice Thrown when an amount of zero is deposited, withdrawn or transferred.
+    error ZeroAmount();
+    /// @notice Thrown when a token is not a listed collateral.
+    error UnknownToken(address token);
+    /// @notice Thrown when an account id was never created.
+    error UnknownAccount(uint256 accountId);
+    /// @notice Thrown when `caller` is neither the owner of `accountId` nor an operator it approved.
+    error NotAuthorized(uint256 accountId, address caller);
+    /// @notice Thrown when only the owner may act (approving operators) and `caller` is not it.
+    error NotAccountOwner(uint256 accountId, address caller);
+    /// @notice Thrown when a deposit of `amount` exceeds the `room` left under the token's global cap.
+    error DepositCapExceeded(address token, uint256 amount, uint256 room);
+    /// @notice Thrown when `amount` exceeds the account's balance of `token`.
+    error InsufficientBalance(uint256 accountId, address token, int256 balance, uint256 amount);
+    /// @notice Thrown when the tokens received differ from the amount sent (fee-on-transfer tokens are refused).
+    error TransferAmountMismatch(address token, uint256 expected, uint256 received);
+    /// @notice Thrown when a transfer is attempted between accounts of different owners.
+    error DifferentOwners(uint256 fromAccountId, uint256 toAccountId);
+    /// @notice Thrown when a transfer names the same account on both sides.
+    error SameAccount(uint256 accountId);
+    /// @notice Thrown when a Cross account names a market or an Isolated account names none.
+    error InvalidMarketId(Mode mode, uint32 marketId);
+    /// @notice Thrown when listing a token that is already listed.
+    error CollateralAlreadyListed(address token);
+    /// @notice Thrown when listing more collaterals than `max`.
+    error TooManyCollaterals(uint256 max);
+    /// @notice Thrown when a token's decimals are above 18.
+    error UnsupportedDecimals(address token, uint8 decimals);
+    /// @notice Thrown when a collateral weight is outside `[min, max]`.
+    error WeightOutOfBounds(address token, uint256 weight, uint256 min, uint256 max);
+    /// @notice Thrown when a cap above `max` is set.
+    error CapOutOfBounds(address token, uint256 cap, uint256 max);
+    /// @notice Thrown when the settlement stablecoin's weight is changed (it is always 1).
+    error SettlementWeightFixed();
+    /// @notice Thrown when an address argument is zero.
+    error ZeroAddress();
+    /// @notice Thrown when there is nothing to sweep.
+    error NothingToSweep(address token);
+
+    event AccountCreated(uint256 indexed accountId, address indexed owner, Mode mode, uint32 marketId);
+    event OperatorSet(uint256 indexed accountId, address indexed operator, bool approved);
+    event WithdrawalRecipientSet(address indexed owner, address recipient);
+    event Deposited(uint256 indexed accountId, address indexed token, address indexed from, uint256 amount);
+    event Withdrawn(uint256 indexed accountId, address indexed token, address indexed to, uint256 amount);
+    event Transferred(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        address indexed token,
+        uint256 amount
+    );
+    event CollateralListed(address indexed token, uint8 decimals, uint256 weight, uint256 cap);
+    event CollateralWeightSet(address indexed token, uint256 oldWeight, uint256 newWeight);
+    event DepositCapSet(address indexed token, uint256 oldCap, uint256 newCap);
+    event HealthCheckSet(address oldHealthCheck, address newHealthCheck);
+    event ExcessSwept(address indexed token, address indexed to, uint256 amount);
+
+    /// @notice Creates an account owned by the caller. Cross accounts take `marketId` 0; Isolated
+    ///         accounts name the one market they will ever trade.
+    function createAccount(Mode mode, uint32 marketId) external returns (uint256 accountId);
+
+    /// @notice Approves or revokes `operator` (a bot, a front end) to trade, deposit, withdraw and
+    ///         transfer for `accountId`. Withdrawals still only ever pay the owner's recipient.
+    function setOperator(uint256 accountId, address operator, bool approved) external;
+
+    /// @notice Sets where withdrawals of all of the caller's accounts are paid (zero: the owner).
+    function setWithdrawalRecipient(address recipient) external;
+
+    /// @notice Pulls `amount` of `token` from the caller into `accountId`.
+    function deposit(uint256 accountId, address token, uint256 amount) external;
+
+    /// @notice Pays `amount` of `token` from `accountId` to its owner's withdrawal recipient, then
+    ///         checks the account's margin.
+    function withdraw(uint256 accountId, address token, uint256 amount) external;
+
+    /// @notice Moves `amount` of `token` between two accounts of the same owner, then checks the
+    ///         margin of the account it left.
+    function transfer(uint256 fromAccountId, uint256 toAccountId, address token, uint256 amount) external;
+
+    /// @notice The account's record; `owner` is zero for an id never created.
+    function account(uint256 accountId) external view returns (Account memory);
+
+    /// @notice The account's balance of `token`, in the token's decimals. Only the settlement
+    ///         stablecoin's balance can go negative, and only once markets settle into it.
+    function balanceOf(uint256 accountId, address token) external view returns (int256);
+
+    /// @notice Whether `caller` may act for `accountId` (owner or approved operator).
+    function isAuthorized(uint256 accountId, address caller) external view returns (bool);
+
+    /// @notice Where withdrawals of `owner`'s accounts are paid.
+    function withdrawalRecipient(address owner) external view returns (address);
+
+    /// @notice A listed collateral's configuration and total deposits.
+    function collateral(address token) external view returns (Collateral memory);
+
+    /// @notice Every listed collateral, settlement stablecoin first.
+    function collateralTokens() external view returns (address[] memory);
+
+    /// @notice The settlement stablecoin: PnL, fees and funding settle in it; its weight is 1.
+    function settlementToken() external view returns (address);
+}
