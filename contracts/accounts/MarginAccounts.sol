@@ -108,12 +108,7 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IMarginAccounts
-    function transfer(
-        uint256 fromAccountId,
-        uint256 toAccountId,
-        address token,
-        uint256 amount
-    ) external nonReentrant {
+    function transfer(uint256 fromAccountId, uint256 toAccountId, address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         if (fromAccountId == toAccountId) revert SameAccount(fromAccountId);
         address fromOwner = _authorize(fromAccountId);

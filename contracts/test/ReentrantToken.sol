@@ -7,7 +7,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 ///         the protocol's entry points cannot be re-entered mid-transfer. Reverts of the callback
 ///         bubble up unchanged.
 contract ReentrantToken is ERC20 {
-    address public target;
+    address public callbackTarget;
     bytes public callbackData;
 
     constructor() ERC20("Reentrant Token", "REE") {}
@@ -17,14 +17,15 @@ contract ReentrantToken is ERC20 {
     }
 
     function setCallback(address target_, bytes calldata data) external {
-        target = target_;
+        callbackTarget = target_;
         callbackData = data;
     }
 
     function _update(address from, address to, uint256 value) internal override {
         super._update(from, to, value);
-        address t = target;
+        address t = callbackTarget;
         if (t == address(0) || from == address(0)) return;
+        // solhint-disable-next-line avoid-low-level-calls
         (bool ok, bytes memory ret) = t.call(callbackData);
         if (!ok) {
             assembly {

@@ -1,0 +1,50 @@
+import type { DeployFunction } from "hardhat-deploy/types";
+import { networkConfig } from "../config/networks";
+import { tokenAddress } from "../scripts/lib/tokens";
+
+/**
+ * Last step: reads the deployment back and fails loudly, listing every mismatch, when a role,
+ * an address or a parameter is not what the configuration says.
+ */
+const func: DeployFunction = async (hre) => {
+  const { deployments, getNamedAccounts, network, ethers } = hre;
+  const config = networkConfig(network.name);
+  const { deployer } = await getNamedAccounts();
+  const usdc = await tokenAddress(hre, config.settlement);
+  const problems: string[] = [];
+  const expect = (what: string, actual: unknown, wanted: unknown) => {
+    if (String(actual).toLowerCase() !== String(wanted).toLowerCase()) {
+      problems.push(`${what}: is ${String(actual)}, expected ${String(wanted)}`);
+    }
+  };
+
+  const accounts = await ethers.getContractAt("MarginAccounts", (await deployments.get("MarginAccounts")).address);
+  const pool = await ethers.getContractAt("LiquidityPool", (await deployments.get("LiquidityPool")).address);
+  const fund = await ethers.getContractAt("InsuranceFund", (await deployments.get("InsuranceFund")).address);
+  const admin = await accounts.DEFAULT_ADMIN_ROLE();
+
+  expect("MarginAccounts admin", await accounts.hasRole(admin, deployer), true);
+  expect("MarginAccounts settlement token", await accounts.settlementToken(), usdc);
+  expect("MarginAccounts settlement cap", (await accounts.collateral(usdc)).cap, config.settlement.cap);
+  for (const c of config.collaterals) {
+    const listed = await accounts.collateral(await tokenAddress(hre, c));
+    expect(`${c.symbol} listed`, listed.listed, true);
+    expect(`${c.symbol} weight`, listed.weight, c.weight);
+    expect(`${c.symbol} cap`, listed.cap, c.cap);
+    expect(`${c.symbol} decimals`, listed.decimals, c.decimals);
+  }
+  expect("collateral count", (await accounts.collateralTokens()).length, config.collaterals.length + 1);
+  expect("LiquidityPool asset", await pool.asset(), usdc);
+  expect("LiquidityPool admin", await pool.hasRole(admin, deployer), true);
+  expect("LiquidityPool cooldown", await pool.cooldown(), config.pool.cooldown);
+  expect("LiquidityPool claim window", await pool.claimWindow(), config.pool.claimWindow);
+  expect("InsuranceFund asset", await fund.asset(), usdc);
+  expect("InsuranceFund admin", await fund.hasRole(admin, deployer), true);
+
+  if (problems.length > 0) {
+    throw new Error(`Deployment verification failed on ${network.name}:\n  - ${problems.join("\n  - ")}`);
+  }
+};
+func.tags = ["verify", "keel"];
+func.dependencies = ["collateral"];
+export default func;
