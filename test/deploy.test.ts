@@ -1,10 +1,12 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
+import hre, { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { deployKeel } from "../scripts/lib/deployment";
+import verifyDeployment from "../deploy/099_verify";
 
 describe("deployment", () => {
   it("lists USDC at weight 1 and WETH / WBTC at their configured haircuts and caps", async () => {
-    const { accounts, usdc, weth, wbtc } = await deployKeel();
+    const { accounts, usdc, weth, wbtc } = await loadFixture(deployKeel);
     expect(await accounts.collateralTokens()).to.deep.equal([
       await usdc.getAddress(),
       await weth.getAddress(),
@@ -30,5 +32,36 @@ describe("deployment", () => {
       ethers.parseUnits("2000", 8),
       8n,
     ]);
+  });
+
+  it("wires the pool and the insurance fund to the settlement stablecoin with the configured timings", async () => {
+    const { pool, fund, usdc } = await loadFixture(deployKeel);
+    expect(await pool.asset()).to.equal(await usdc.getAddress());
+    expect(await pool.cooldown()).to.equal(86_400n);
+    expect(await pool.claimWindow()).to.equal(172_800n);
+    expect(await pool.decimals()).to.equal(12n);
+    expect(await fund.asset()).to.equal(await usdc.getAddress());
+  });
+
+  it("passes its own verification step on the deployed state", async () => {
+    await loadFixture(deployKeel);
+    await verifyDeployment(hre);
+  });
+
+  it("fails the verification step loudly, naming every mismatch, when the chain differs from the config", async () => {
+    const { accounts, pool, weth } = await loadFixture(deployKeel);
+    await accounts.setCollateralWeight(weth, ethers.parseUnits("0.5", 18));
+    await pool.setCooldown(3_600);
+    let message = "";
+    try {
+      await verifyDeployment(hre);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).to.equal(
+      "Deployment verification failed on hardhat:\n" +
+        "  - WETH weight: is 500000000000000000, expected 850000000000000000\n" +
+        "  - LiquidityPool cooldown: is 3600, expected 86400",
+    );
   });
 });
