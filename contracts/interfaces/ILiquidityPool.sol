@@ -28,7 +28,7 @@ interface ILiquidityPool {
     error NoRequest(address owner);
     /// @notice Thrown when someone other than the requester tries to claim its request.
     error NotRequestOwner(address caller, address owner);
-    /// @notice Thrown when shares are sent to the pool's own address (use requestRedeem).
+    /// @notice Thrown when shares would be sent or minted to the pool's own address (use requestRedeem).
     error SharesToPool();
     /// @notice Thrown when a timing parameter is outside `[min, max]`.
     error DurationOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);

@@ -65,16 +65,30 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
         return address(source) == address(0) ? int256(0) : source.tradersUnrealizedPnl();
     }
 
-    /// @notice Only a matured, unexpired request can be withdrawn, and only by its owner.
+    /// @notice Nothing can be deposited while traders' profit has wiped out the pool's assets: a new
+    ///         depositor would otherwise buy shares at a price of zero and cover the deficit.
+    function maxDeposit(address) public view override returns (uint256) {
+        return _solvent() ? type(uint256).max : 0;
+    }
+
+    /// @inheritdoc ERC4626
+    function maxMint(address) public view override returns (uint256) {
+        return _solvent() ? type(uint256).max : 0;
+    }
+
+    /// @notice What `owner`'s matured request is worth now, limited to the stablecoin held.
     function maxWithdraw(address owner) public view override returns (uint256) {
         return _convertToAssets(maxRedeem(owner), Math.Rounding.Floor);
     }
 
-    /// @notice The shares of `owner`'s request while it is inside its claim window, else zero.
+    /// @notice The shares of `owner`'s request while it is inside its claim window (else zero),
+    ///         limited to what the stablecoin held can pay: traders' unrealized losses count in the
+    ///         share price but are not cash until they settle, and must not pay out early leavers.
     function maxRedeem(address owner) public view override returns (uint256) {
         RedeemRequest memory r = _requests[owner];
         if (block.timestamp < r.claimableAt || block.timestamp >= r.expiresAt) return 0;
-        return r.shares;
+        uint256 payable_ = _convertToShares(IERC20(asset()).balanceOf(address(this)), Math.Rounding.Floor);
+        return r.shares < payable_ ? r.shares : payable_;
     }
 
     function _decimalsOffset() internal pure override returns (uint8) {
@@ -82,6 +96,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     }
 
     function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override nonReentrant {
+        if (receiver == address(this)) revert SharesToPool();
         super._deposit(caller, receiver, assets, shares);
     }
 
@@ -95,7 +110,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     ) internal override nonReentrant {
         if (caller != owner) revert NotRequestOwner(caller, owner);
         // shares <= maxRedeem(owner) was checked by ERC4626.withdraw / redeem.
-        _requests[owner].shares -= uint128(shares);
+        RedeemRequest storage r = _requests[owner];
+        uint128 left = r.shares - uint128(shares);
+        if (left == 0) delete _requests[owner];
+        else r.shares = left;
         _burn(address(this), shares);
         IERC20(asset()).safeTransfer(receiver, assets);
         emit Withdraw(caller, receiver, owner, assets, shares);
@@ -110,6 +128,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     function transferFrom(address from, address to, uint256 value) public override(ERC20, IERC20) returns (bool) {
         if (to == address(this)) revert SharesToPool();
         return super.transferFrom(from, to, value);
+    }
+
+    /// @dev Shares are outstanding but no assets back them: the pool is insolvent to its LPs.
+    function _solvent() internal view returns (bool) {
+        return totalAssets() > 0 || totalSupply() == 0;
     }
 
     // ---------------------------------------------------------------- redeem requests
