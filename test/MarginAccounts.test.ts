@@ -248,6 +248,15 @@ describe("MarginAccounts", () => {
   });
 
   describe("withdrawal recipient", () => {
+    it("reverts InvalidRecipient when the recipient is the accounts contract itself", async () => {
+      const { accounts, alice } = await loadFixture(keelWithAccounts);
+      const self = await accounts.getAddress();
+      await expect(accounts.connect(alice).setWithdrawalRecipient(self))
+        .to.be.revertedWithCustomError(accounts, "InvalidRecipient")
+        .withArgs(self);
+      expect(await accounts.withdrawalRecipient(alice.address)).to.equal(alice.address);
+    });
+
     it("defaults to the owner itself", async () => {
       const { accounts, alice, stranger } = await loadFixture(keelWithAccounts);
       expect(await accounts.withdrawalRecipient(alice.address)).to.equal(alice.address);
@@ -751,6 +760,14 @@ describe("MarginAccounts", () => {
       await f.accounts.connect(f.alice).deposit(2, f.addr.usdc, usdcUnits("500"));
       return { ...f, healthCheck, healthCheckAddress };
     }
+
+    it("reverts NotAContract when the health check is an address without code", async () => {
+      const { accounts, admin, stranger } = await loadFixture(keelWithAccounts);
+      await expect(accounts.connect(admin).setHealthCheck(stranger.address))
+        .to.be.revertedWithCustomError(accounts, "NotAContract")
+        .withArgs(stranger.address);
+      expect(await accounts.healthCheck()).to.equal(ethers.ZeroAddress);
+    });
 
     it("setHealthCheck emits HealthCheckSet with the old and the new check", async () => {
       const { accounts, admin } = await loadFixture(keelWithAccounts);

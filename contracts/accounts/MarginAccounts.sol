@@ -64,6 +64,8 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc IMarginAccounts
     function setWithdrawalRecipient(address recipient) external {
+        // Paying this contract would turn the owner's withdrawal into sweepable excess.
+        if (recipient == address(this)) revert InvalidRecipient(recipient);
         _withdrawalRecipients[msg.sender] = recipient;
         emit WithdrawalRecipientSet(msg.sender, recipient);
     }
@@ -151,6 +153,10 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
 
     /// @notice Sets the margin engine's health check (zero: balance-only, before markets exist).
     function setHealthCheck(IAccountHealthCheck newHealthCheck) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        // A code-less address would make every withdrawal and transfer revert without a reason.
+        if (address(newHealthCheck) != address(0) && address(newHealthCheck).code.length == 0) {
+            revert NotAContract(address(newHealthCheck));
+        }
         emit HealthCheckSet(address(healthCheck), address(newHealthCheck));
         healthCheck = newHealthCheck;
     }

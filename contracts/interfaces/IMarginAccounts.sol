@@ -63,6 +63,10 @@ interface IMarginAccounts {
     error SettlementWeightFixed();
     /// @notice Thrown when an address argument is zero.
     error ZeroAddress();
+    /// @notice Thrown when the withdrawal recipient would be this contract itself.
+    error InvalidRecipient(address recipient);
+    /// @notice Thrown when the health check set is an address without code.
+    error NotAContract(address target);
     /// @notice Thrown when there is nothing to sweep.
     error NothingToSweep(address token);
 
