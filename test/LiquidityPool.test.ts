@@ -103,6 +103,15 @@ async function requested() {
 
 describe("LiquidityPool", () => {
   describe("construction", () => {
+    it("reverts when the admin is the zero address", async () => {
+      const { token } = await loadFixture(poolFixture);
+      const factory = await ethers.getContractFactory("LiquidityPool");
+      await expect(factory.deploy(token, ethers.ZeroAddress, COOLDOWN, CLAIM_WINDOW)).to.be.revertedWithCustomError(
+        factory,
+        "ZeroAddress",
+      );
+    });
+
     it("reverts when the cooldown is below one hour", async () => {
       const { token, admin } = await loadFixture(poolFixture);
       const factory = await ethers.getContractFactory("LiquidityPool");

@@ -43,6 +43,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
         uint256 cooldown_,
         uint256 claimWindow_
     ) ERC4626(asset_) ERC20("Keel LP", "kLP") {
+        if (admin == address(0)) revert ZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _setCooldown(cooldown_);
         _setClaimWindow(claimWindow_);
