@@ -41,10 +41,42 @@ const func: DeployFunction = async (hre) => {
   expect("InsuranceFund asset", await fund.asset(), usdc);
   expect("InsuranceFund admin", await fund.hasRole(admin, deployer), true);
 
+  const oracle = await ethers.getContractAt("PriceOracle", (await deployments.get("PriceOracle")).address);
+  const vol = await ethers.getContractAt("VolatilityOracle", (await deployments.get("VolatilityOracle")).address);
+  expect("PriceOracle admin", await oracle.hasRole(admin, deployer), true);
+  expect(
+    "PriceOracle sequencer feed",
+    await oracle.sequencerUptimeFeed(),
+    config.oracles.sequencer?.feed ?? ethers.ZeroAddress,
+  );
+  expect("VolatilityOracle price oracle", await vol.priceOracle(), await oracle.getAddress());
+  for (const asset of config.oracles.assets) {
+    const token = await tokenAddress(
+      hre,
+      config.collaterals.find((c) => c.symbol === asset.symbol)!,
+    );
+    const cl = await oracle.chainlinkConfig(token);
+    expect(`${asset.symbol} heartbeat`, cl.heartbeat, asset.chainlink.heartbeat);
+    expect(`${asset.symbol} feed decimals`, cl.decimals, asset.chainlink.decimals);
+    expect(
+      `${asset.symbol} answer band`,
+      `${cl.minAnswer}..${cl.maxAnswer}`,
+      `${asset.chainlink.minAnswer}..${asset.chainlink.maxAnswer}`,
+    );
+    const twap = await oracle.twapConfig(token);
+    expect(`${asset.symbol} TWAP window`, twap.window, asset.twap.window);
+    expect(`${asset.symbol} TWAP min cardinality`, twap.minCardinality, asset.twap.minCardinality);
+    const guard = await oracle.guardConfig(token);
+    expect(`${asset.symbol} max deviation`, guard.maxDeviation, asset.guard.maxDeviation);
+    expect(`${asset.symbol} breaker move`, guard.breakerMaxMove, asset.guard.breakerMaxMove);
+    expect(`${asset.symbol} volatility lambda`, (await vol.config(token)).lambda, asset.volatility.lambda);
+    expect(`${asset.symbol} oracle status`, (await oracle.getPrice(token)).status, 0n);
+  }
+
   if (problems.length > 0) {
     throw new Error(`Deployment verification failed on ${network.name}:\n  - ${problems.join("\n  - ")}`);
   }
 };
 func.tags = ["verify", "keel"];
-func.dependencies = ["collateral"];
+func.dependencies = ["collateral", "oracles"];
 export default func;

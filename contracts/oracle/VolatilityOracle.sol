@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
+import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
+import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
+
+/// @title VolatilityOracle
+/// @notice EWMA of squared log returns between consecutive Chainlink rounds, each divided by the
+///         seconds between the rounds (so irregular heartbeat / deviation rounds weigh correctly)
+///         and annualized: var' = lambda * var + (1 - lambda) * r^2 * YEAR / dt; vol = sqrt(var).
+///         RiskMetrics (J.P. Morgan, 1996) uses the same recursion with lambda = 0.94 on daily data.
+contract VolatilityOracle is IVolatilityOracle, AccessControl {
+    uint256 internal constant WAD = 1e18;
+    uint256 internal constant YEAR = 365 days;
+
+    bytes32 internal constant LAMBDA = "LAMBDA";
+    bytes32 internal constant MIN_VOL = "MIN_VOL";
+    bytes32 internal constant MAX_VOL = "MAX_VOL";
+    bytes32 internal constant INITIAL_VOL = "INITIAL_VOL";
+    uint256 public constant MIN_LAMBDA = 0.5e18;
+    uint256 public constant MAX_LAMBDA = 0.999e18;
+    /// @dev 5% to 1,000% annualized: outside that, an estimate is a bug, not a market.
+    uint256 public constant VOL_FLOOR = 0.05e18;
+    uint256 public constant VOL_CEILING = 10e18;
+
+    /// @dev What `update` reads and writes: two slots.
+    struct State {
+        uint128 lastPrice;
+        uint32 lastUpdatedAt;
+        uint80 lastRoundId;
+    }
+
+    struct Estimate {
+        uint128 variance; // annualized variance, WAD
+        uint64 lambda;
+    }
+
+    IPriceOracle public immutable priceOracle;
+
+    mapping(address asset => State) internal _state;
+    mapping(address asset => Estimate) internal _estimate;
+    mapping(address asset => Config) internal _config;
+
+    constructor(address admin, IPriceOracle priceOracle_) {
+        if (admin == address(0) || address(priceOracle_) == address(0)) revert ZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        priceOracle = priceOracle_;
+    }
+
+    /// @inheritdoc IVolatilityOracle
+    function update(address asset) external {
+        Estimate memory e = _estimate[asset];
+        if (e.lambda == 0) revert VolatilityNotConfigured(asset);
+        (uint256 price, uint80 roundId, uint256 updatedAt) = priceOracle.chainlinkPrice(asset);
+        State memory s = _state[asset];
+        if (roundId <= s.lastRoundId) revert NoNewRound(asset, roundId);
+        _state[asset] = State(uint128(price), uint32(updatedAt), roundId);
+        if (s.lastRoundId == 0) return; // first round: nothing to compare with yet
+
+        // Two rounds in the same second would divide by zero; count them one second apart.
+        uint256 elapsed = updatedAt > s.lastUpdatedAt ? updatedAt - s.lastUpdatedAt : 1;
+        int256 logReturn = FixedPointMathLib.lnWad(int256(FixedPointMathLib.divWad(price, s.lastPrice)));
+        uint256 absReturn = FixedPointMathLib.abs(logReturn);
+        uint256 sample = FixedPointMathLib.fullMulDiv(absReturn * absReturn, YEAR, elapsed * WAD);
+        uint256 variance = (uint256(e.lambda) * e.variance + (WAD - e.lambda) * sample) / WAD;
+        if (variance > type(uint128).max) variance = type(uint128).max;
+        _estimate[asset].variance = uint128(variance);
+        emit VolatilityUpdated(asset, roundId, price, logReturn, elapsed, _sqrtWad(variance));
+    }
+
+    /// @inheritdoc IVolatilityOracle
+    function volatility(address asset) external view returns (uint256) {
+        Config memory c = _config[asset];
+        if (c.lambda == 0) revert VolatilityNotConfigured(asset);
+        uint256 vol = _sqrtWad(_estimate[asset].variance);
+        return vol < c.minVol ? c.minVol : vol > c.maxVol ? c.maxVol : vol;
+    }
+
+    /// @inheritdoc IVolatilityOracle
+    function rawVolatility(address asset) external view returns (uint256 vol, uint80 roundId, uint256 updatedAt) {
+        State memory s = _state[asset];
+        return (_sqrtWad(_estimate[asset].variance), s.lastRoundId, s.lastUpdatedAt);
+    }
+
+    function config(address asset) external view returns (Config memory) {
+        return _config[asset];
+    }
+
+    /// @notice Sets the decay and the clamp of `asset`. `initialVol` seeds the estimate the first
+    ///         time only; reconfiguring keeps the running estimate.
+    function configure(
+        address asset,
+        uint256 lambda,
+        uint256 minVol,
+        uint256 maxVol,
+        uint256 initialVol
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (asset == address(0)) revert ZeroAddress();
+        _bound(LAMBDA, lambda, MIN_LAMBDA, MAX_LAMBDA);
+        _bound(MIN_VOL, minVol, VOL_FLOOR, VOL_CEILING);
+        _bound(MAX_VOL, maxVol, minVol, VOL_CEILING);
+        _bound(INITIAL_VOL, initialVol, minVol, maxVol);
+        Config memory next = Config(uint64(lambda), uint64(minVol), uint64(maxVol));
+        emit VolatilityConfigured(asset, _config[asset], next, initialVol);
+        Estimate storage e = _estimate[asset];
+        if (e.lambda == 0) e.variance = uint128((initialVol * initialVol) / WAD);
+        e.lambda = uint64(lambda);
+        _config[asset] = next;
+    }
+
+    /// @dev sqrt of a WAD variance, as a WAD volatility.
+    function _sqrtWad(uint256 variance) internal pure returns (uint256) {
+        return FixedPointMathLib.sqrt(variance * WAD);
+    }
+
+    function _bound(bytes32 parameter, uint256 value, uint256 min, uint256 max) internal pure {
+        if (value < min || value > max) revert ParameterOutOfBounds(parameter, value, min, max);
+    }
+}
