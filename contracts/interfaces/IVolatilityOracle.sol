@@ -16,7 +16,7 @@ interface IVolatilityOracle {
 
     /// @notice Thrown when the asset has no volatility configuration.
     error VolatilityNotConfigured(address asset);
-    /// @notice Thrown when the feed has no round newer than the last one folded in.
+    /// @notice Thrown when the feed has no round updated after the last one folded in.
     error NoNewRound(address asset, uint80 roundId);
     /// @notice Thrown when a parameter is outside its hard bounds.
     error ParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
@@ -41,6 +41,6 @@ interface IVolatilityOracle {
     /// @notice The estimate clamped to governance bounds, WAD annualized.
     function volatility(address asset) external view returns (uint256);
 
-    /// @notice The unclamped estimate and the round it last folded in.
-    function rawVolatility(address asset) external view returns (uint256 vol, uint80 roundId, uint256 updatedAt);
+    /// @notice The unclamped estimate, and the price and update time of the round it last folded in.
+    function rawVolatility(address asset) external view returns (uint256 vol, uint256 lastPrice, uint256 updatedAt);
 }

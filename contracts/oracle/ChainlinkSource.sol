@@ -23,8 +23,9 @@ library ChainlinkSource {
     function latest(
         IPriceOracle.ChainlinkConfig memory c
     ) internal view returns (uint256 price, Round memory r, bytes memory err) {
-        (r, err) = _call(c.feed, abi.encodeCall(AggregatorV3Interface.latestRoundData, ()));
-        if (err.length == 0) err = _validate(c, r);
+        bool ok;
+        (r, ok) = _call(c.feed, uint32(AggregatorV3Interface.latestRoundData.selector), 0);
+        err = ok ? _validate(c, r) : _callFailed(c.feed);
         if (err.length == 0) err = _checkDecimals(c);
         if (err.length == 0) price = toWad(r.answer, c.decimals);
     }
@@ -34,8 +35,9 @@ library ChainlinkSource {
         IPriceOracle.ChainlinkConfig memory c,
         uint80 roundId
     ) internal view returns (uint256 price, Round memory r, bytes memory err) {
-        (r, err) = _call(c.feed, abi.encodeCall(AggregatorV3Interface.getRoundData, (roundId)));
-        if (err.length == 0) err = _validateAnswer(c, r);
+        bool ok;
+        (r, ok) = _call(c.feed, uint32(AggregatorV3Interface.getRoundData.selector), roundId);
+        err = ok ? _validateAnswer(c, r) : _callFailed(c.feed);
         if (err.length == 0) err = _checkDecimals(c);
         if (err.length == 0) price = toWad(r.answer, c.decimals);
     }
@@ -45,17 +47,36 @@ library ChainlinkSource {
         return uint256(answer) * 10 ** (18 - decimals);
     }
 
-    function _call(address feed, bytes memory data) private view returns (Round memory r, bytes memory err) {
-        // A low-level call so that a feed that reverts, has no code or returns short data is a
-        // refusal, not a revert of the whole read (try/catch cannot catch a decoding failure).
-        (bool ok, bytes memory ret) = feed.staticcall(data);
-        if (!ok || ret.length < ROUND_DATA_LENGTH) {
-            return (r, abi.encodeWithSelector(IPriceOracle.ChainlinkCallFailed.selector, feed));
+    /// @dev A low-level call so that a feed that reverts, has no code or returns short data is a
+    ///      refusal, not a revert of the whole read (try/catch cannot catch a decoding failure).
+    ///      Written in assembly to read the five return words without allocating: this is the
+    ///      hot path of every price read. `roundId` is only sent for getRoundData.
+    function _call(address feed, uint32 selector, uint80 roundId) private view returns (Round memory r, bool ok) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, shl(224, selector))
+            mstore(add(m, 4), roundId)
+            let size := 4
+            if roundId {
+                size := 36
+            }
+            // Two statements: EVM evaluates arguments right to left, so a returndatasize() inside
+            // the same expression would be read before the call.
+            ok := staticcall(gas(), feed, m, size, m, 160)
+            ok := and(ok, gt(returndatasize(), 159))
+            if ok {
+                // (roundId, answer, startedAt, updatedAt, answeredInRound): uint80 words are masked.
+                let mask := 0xffffffffffffffffffff
+                mstore(r, and(mload(m), mask))
+                mstore(add(r, 32), mload(add(m, 32)))
+                mstore(add(r, 64), mload(add(m, 96)))
+                mstore(add(r, 96), and(mload(add(m, 128)), mask))
+            }
         }
-        (r.roundId, r.answer, , r.updatedAt, r.answeredInRound) = abi.decode(
-            ret,
-            (uint80, int256, uint256, uint256, uint80)
-        );
+    }
+
+    function _callFailed(address feed) private pure returns (bytes memory) {
+        return abi.encodeWithSelector(IPriceOracle.ChainlinkCallFailed.selector, feed);
     }
 
     function _validate(IPriceOracle.ChainlinkConfig memory c, Round memory r) private view returns (bytes memory) {
@@ -117,9 +138,16 @@ library ChainlinkSource {
     }
 
     function _checkDecimals(IPriceOracle.ChainlinkConfig memory c) private view returns (bytes memory) {
-        (bool ok, bytes memory ret) = c.feed.staticcall(abi.encodeCall(AggregatorV3Interface.decimals, ()));
-        if (!ok || ret.length < 32) return abi.encodeWithSelector(IPriceOracle.ChainlinkCallFailed.selector, c.feed);
-        uint256 decimals = abi.decode(ret, (uint256));
+        address feed = c.feed;
+        bool ok;
+        uint256 decimals;
+        assembly ("memory-safe") {
+            mstore(0, 0x313ce56700000000000000000000000000000000000000000000000000000000) // decimals()
+            ok := staticcall(gas(), feed, 0, 4, 0, 32)
+            ok := and(ok, gt(returndatasize(), 31))
+            decimals := mload(0)
+        }
+        if (!ok) return _callFailed(feed);
         if (decimals != c.decimals) {
             // A value above 255 is reported as 255: it is a mismatch either way.
             uint8 reported = decimals > type(uint8).max ? type(uint8).max : uint8(decimals);

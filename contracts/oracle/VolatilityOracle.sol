@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
 import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
@@ -25,22 +26,17 @@ contract VolatilityOracle is IVolatilityOracle, AccessControl {
     uint256 public constant VOL_FLOOR = 0.05e18;
     uint256 public constant VOL_CEILING = 10e18;
 
-    /// @dev What `update` reads and writes: two slots.
+    /// @dev Everything `update` writes, in one slot. A new round is recognised by a later
+    ///      update time (round ids jump at Chainlink proxy phase changes; time does not go back).
     struct State {
         uint128 lastPrice;
         uint32 lastUpdatedAt;
-        uint80 lastRoundId;
-    }
-
-    struct Estimate {
-        uint128 variance; // annualized variance, WAD
-        uint64 lambda;
+        uint96 variance; // annualized variance, WAD (up to 7.9e10: far past any clamp)
     }
 
     IPriceOracle public immutable priceOracle;
 
     mapping(address asset => State) internal _state;
-    mapping(address asset => Estimate) internal _estimate;
     mapping(address asset => Config) internal _config;
 
     constructor(address admin, IPriceOracle priceOracle_) {
@@ -51,37 +47,38 @@ contract VolatilityOracle is IVolatilityOracle, AccessControl {
 
     /// @inheritdoc IVolatilityOracle
     function update(address asset) external {
-        Estimate memory e = _estimate[asset];
-        if (e.lambda == 0) revert VolatilityNotConfigured(asset);
+        uint256 lambda = _config[asset].lambda;
+        if (lambda == 0) revert VolatilityNotConfigured(asset);
         (uint256 price, uint80 roundId, uint256 updatedAt) = priceOracle.chainlinkPrice(asset);
         State memory s = _state[asset];
-        if (roundId <= s.lastRoundId) revert NoNewRound(asset, roundId);
-        _state[asset] = State(uint128(price), uint32(updatedAt), roundId);
-        if (s.lastRoundId == 0) return; // first round: nothing to compare with yet
+        if (updatedAt <= s.lastUpdatedAt) revert NoNewRound(asset, roundId);
 
-        // Two rounds in the same second would divide by zero; count them one second apart.
-        uint256 elapsed = updatedAt > s.lastUpdatedAt ? updatedAt - s.lastUpdatedAt : 1;
-        int256 logReturn = FixedPointMathLib.lnWad(int256(FixedPointMathLib.divWad(price, s.lastPrice)));
-        uint256 absReturn = FixedPointMathLib.abs(logReturn);
-        uint256 sample = FixedPointMathLib.fullMulDiv(absReturn * absReturn, YEAR, elapsed * WAD);
-        uint256 variance = (uint256(e.lambda) * e.variance + (WAD - e.lambda) * sample) / WAD;
-        if (variance > type(uint128).max) variance = type(uint128).max;
-        _estimate[asset].variance = uint128(variance);
-        emit VolatilityUpdated(asset, roundId, price, logReturn, elapsed, _sqrtWad(variance));
+        uint256 variance = s.variance;
+        if (s.lastPrice != 0) {
+            uint256 elapsed = updatedAt - s.lastUpdatedAt;
+            int256 logReturn = FixedPointMathLib.lnWad(int256(FixedPointMathLib.divWad(price, s.lastPrice)));
+            uint256 absReturn = FixedPointMathLib.abs(logReturn);
+            uint256 sample = FixedPointMathLib.fullMulDiv(absReturn * absReturn, YEAR, elapsed * WAD);
+            variance = (lambda * variance + (WAD - lambda) * sample) / WAD;
+            if (variance > type(uint96).max) variance = type(uint96).max;
+            emit VolatilityUpdated(asset, roundId, price, logReturn, elapsed, _sqrtWad(variance));
+        }
+        // The first round only records its price: there is nothing to compare it with yet.
+        _state[asset] = State(SafeCast.toUint128(price), uint32(updatedAt), uint96(variance));
     }
 
     /// @inheritdoc IVolatilityOracle
     function volatility(address asset) external view returns (uint256) {
         Config memory c = _config[asset];
         if (c.lambda == 0) revert VolatilityNotConfigured(asset);
-        uint256 vol = _sqrtWad(_estimate[asset].variance);
+        uint256 vol = _sqrtWad(_state[asset].variance);
         return vol < c.minVol ? c.minVol : vol > c.maxVol ? c.maxVol : vol;
     }
 
     /// @inheritdoc IVolatilityOracle
-    function rawVolatility(address asset) external view returns (uint256 vol, uint80 roundId, uint256 updatedAt) {
+    function rawVolatility(address asset) external view returns (uint256 vol, uint256 lastPrice, uint256 updatedAt) {
         State memory s = _state[asset];
-        return (_sqrtWad(_estimate[asset].variance), s.lastRoundId, s.lastUpdatedAt);
+        return (_sqrtWad(s.variance), s.lastPrice, s.lastUpdatedAt);
     }
 
     function config(address asset) external view returns (Config memory) {
@@ -104,9 +101,7 @@ contract VolatilityOracle is IVolatilityOracle, AccessControl {
         _bound(INITIAL_VOL, initialVol, minVol, maxVol);
         Config memory next = Config(uint64(lambda), uint64(minVol), uint64(maxVol));
         emit VolatilityConfigured(asset, _config[asset], next, initialVol);
-        Estimate storage e = _estimate[asset];
-        if (e.lambda == 0) e.variance = uint128((initialVol * initialVol) / WAD);
-        e.lambda = uint64(lambda);
+        if (_config[asset].lambda == 0) _state[asset].variance = uint96((initialVol * initialVol) / WAD);
         _config[asset] = next;
     }
 

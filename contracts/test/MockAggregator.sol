@@ -8,8 +8,9 @@ pragma solidity ^0.8.28;
 contract MockAggregator {
     struct Round {
         int128 answer;
-        uint64 startedAt;
-        uint64 updatedAt;
+        uint40 startedAt;
+        uint40 updatedAt;
+        uint48 answeredInRound; // 0: answered in this round
     }
 
     // One slot, read together on every latestRoundData + decimals pair.
@@ -18,7 +19,6 @@ contract MockAggregator {
     bool public reverts;
     string public description;
     mapping(uint80 => Round) internal _rounds;
-    mapping(uint80 => uint80) internal _answeredIn;
 
     constructor(uint8 decimals_, string memory description_) {
         decimals = decimals_;
@@ -43,8 +43,7 @@ contract MockAggregator {
         uint256 updatedAt,
         uint80 answeredInRound
     ) public {
-        _rounds[roundId] = Round(int128(answer), uint64(startedAt), uint64(updatedAt));
-        if (answeredInRound != 0) _answeredIn[roundId] = answeredInRound;
+        _rounds[roundId] = Round(int128(answer), uint40(startedAt), uint40(updatedAt), uint48(answeredInRound));
         if (roundId > latestRound) latestRound = roundId;
     }
 
@@ -64,7 +63,6 @@ contract MockAggregator {
         require(!reverts, "MockAggregator: reverts");
         Round memory r = _rounds[roundId];
         require(r.updatedAt != 0 || r.startedAt != 0 || r.answer != 0, "No data present");
-        uint80 answeredIn = _answeredIn[roundId];
-        return (roundId, r.answer, r.startedAt, r.updatedAt, answeredIn == 0 ? roundId : answeredIn);
+        return (roundId, r.answer, r.startedAt, r.updatedAt, r.answeredInRound == 0 ? roundId : r.answeredInRound);
     }
 }
