@@ -84,7 +84,38 @@ async function main(): Promise<void> {
   );
   console.log(`   pool assets now ${usd(await pool.totalAssets())}`);
 
-  console.log("\nDone. Markets, oracles, margin and liquidation join this demo as they land.");
+  console.log("\n6. Oracles: Chainlink primary, Uniswap v3 TWAP secondary, status with every price");
+  const { oracle, volatility, ethFeed, ethPool } = keel;
+  const status = ["Ok", "Degraded", "Down"];
+  const show = async (label: string, p: { price: bigint; low: bigint; high: bigint; status: bigint }) =>
+    console.log(
+      `   ${label}: ${formatUnits(p.price, 18)} USD [${formatUnits(p.low, 18)} .. ${formatUnits(p.high, 18)}] ${status[Number(p.status)]}`,
+    );
+  await show("ETH getPrice after the LP's 24 h wait", await oracle.getPrice(weth));
+  const [chainlinkError] = await oracle.sourceErrors(weth);
+  console.log(
+    `   why: Chainlink refused with ${oracle.interface.parseError(chainlinkError)?.name}; the TWAP answered alone`,
+  );
+  await ethFeed.push(parseUnits("3012.5", 8));
+  await show("ETH getPrice after a fresh round (Chainlink only while Ok)", await oracle.getPrice(weth));
+  await show("ETH getPriceChecked (cross-checked against the TWAP)", await oracle.getPriceChecked(weth));
+  await volatility.update(weth);
+  console.log(
+    `   ETH TWAP ${formatUnits(await oracle.twapPrice(weth), 18)} USD from pool ${await ethPool.getAddress()}`,
+  );
+  console.log(`   ETH realized volatility ${formatUnits(await volatility.volatility(weth), 16)}% (EWMA, lambda 0.94)`);
+
+  console.log("\n7. A bad print: Chainlink jumps 40% in one round; anyone pokes the circuit breaker");
+  await oracle.poke(weth);
+  await ethFeed.push(parseUnits("4217.5", 8));
+  await oracle.poke(weth);
+  await show("ETH getPrice", await oracle.getPrice(weth));
+  console.log("   Degraded: no new risk; closing, deposits, withdrawals (conservative price) and liquidations go on");
+  await hre.network.provider.send("evm_increaseTime", [1800]);
+  await ethFeed.push(parseUnits("3015", 8));
+  await show("ETH getPrice after the 30 min cooldown", await oracle.getPrice(weth));
+
+  console.log("\nDone. Markets, margin and liquidation join this demo as they land.");
 }
 
 runMain("demo", main);
