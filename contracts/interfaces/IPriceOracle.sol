@@ -94,6 +94,8 @@ interface IPriceOracle {
     error PreviousRoundNotBefore(uint80 previousRoundId, uint256 updatedAt, uint256 timestamp);
     /// @notice The first round after the timestamp came later than heartbeat + tolerance after it.
     error RoundTooLate(uint80 roundId, uint256 updatedAt, uint256 deadline);
+    /// @notice The previous round has no data (zero update time), so it proves nothing.
+    error PreviousRoundMissing(uint80 previousRoundId);
     /// @notice The round is the first of a Chainlink proxy phase: its predecessor cannot be proven.
     error RoundAtPhaseStart(uint80 roundId);
 
@@ -114,7 +116,7 @@ interface IPriceOracle {
     error PriceDown(address asset);
     /// @notice A parameter is outside its hard bounds.
     error ParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
-    /// @notice The Chainlink answer band must satisfy 0 < minAnswer < maxAnswer - 1 <= int128 max.
+    /// @notice The Chainlink answer band must satisfy 0 < minAnswer, minAnswer + 2 <= maxAnswer <= int128 max.
     error InvalidAnswerBand(int256 minAnswer, int256 maxAnswer);
     /// @notice The pool does not pair the asset with the quote token as configured.
     error TwapPoolMismatch(address pool, address asset);
@@ -128,7 +130,8 @@ interface IPriceOracle {
     event Degraded(address indexed asset, uint256 until, bytes reason);
     /// @notice A move from `previousPrice` to `price` within the breaker window tripped the breaker.
     event CircuitBreakerTripped(address indexed asset, uint256 previousPrice, uint256 price, uint256 until);
-    /// @notice A price passed every guard in `poke` and became the reference for the breaker.
+    /// @notice A new Chainlink round passed the Chainlink guards in `poke` and became the circuit
+    ///         breaker's reference, also when the same poke degraded the asset (cross-check or trip).
     event PriceAccepted(address indexed asset, uint256 price, uint256 timestamp);
 
     /// @notice The price for reading: Chainlink alone while Ok (cheap), both sources while
@@ -150,6 +153,7 @@ interface IPriceOracle {
     function priceAtOrAfter(address asset, uint256 timestamp, uint80 roundId) external view returns (uint256 price);
 
     /// @notice The TWAP source alone, with every guard: WAD price over the configured window.
+    ///         Refused while the L2 sequencer is down or in its grace period, like Chainlink.
     function twapPrice(address asset) external view returns (uint256 price);
 
     /// @notice Why each source is refusing now (empty bytes when it is fine): the custom error.

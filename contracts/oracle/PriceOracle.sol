@@ -78,7 +78,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
     /// @inheritdoc IPriceOracle
     function getPrice(address asset) external view returns (Price memory p) {
         ChainlinkConfig memory c = _chainlinkOf(asset);
-        if (_sequencerError().length != 0) return p; // Down
+        if (_sequencerError().length != 0) return Price(0, 0, 0, Status.Down);
         (uint256 cl, , bytes memory clErr) = ChainlinkSource.latest(c);
         // Ok and not flagged: Chainlink alone, the TWAP is not consulted (cheap path).
         if (clErr.length == 0 && block.timestamp >= c.degradedUntil) return Price(cl, cl, cl, Status.Ok);
@@ -88,7 +88,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
     /// @inheritdoc IPriceOracle
     function getPriceChecked(address asset) external view returns (Price memory p) {
         ChainlinkConfig memory c = _chainlinkOf(asset);
-        if (_sequencerError().length != 0) return p; // Down
+        if (_sequencerError().length != 0) return Price(0, 0, 0, Status.Down);
         (uint256 cl, , bytes memory clErr) = ChainlinkSource.latest(c);
         if (_twap[asset].pool == address(0)) {
             if (clErr.length == 0 && block.timestamp >= c.degradedUntil) return Price(cl, cl, cl, Status.Ok);
@@ -125,6 +125,8 @@ contract PriceOracle is IPriceOracle, AccessControl {
         // Only the timestamp of the previous round matters: a bad answer there does not make
         // `roundId` any less the first at or after `timestamp`, but a failed call does.
         if (prevErr.length != 0 && bytes4(prevErr) == ChainlinkCallFailed.selector) _revertWith(prevErr);
+        // A round the feed has no data for reads as zeros on OCR aggregators: that proves nothing.
+        if (previous.updatedAt == 0) revert PreviousRoundMissing(roundId - 1);
         if (previous.updatedAt >= timestamp) {
             revert PreviousRoundNotBefore(roundId - 1, previous.updatedAt, timestamp);
         }
@@ -133,6 +135,8 @@ contract PriceOracle is IPriceOracle, AccessControl {
     /// @inheritdoc IPriceOracle
     function twapPrice(address asset) external view returns (uint256 price) {
         _chainlinkOf(asset);
+        // A pool on a halted L2 holds the last traded price, not the market's.
+        _revertWith(_sequencerError());
         TwapConfig memory t = _twap[asset];
         if (t.pool == address(0)) revert TwapNotConfigured(asset);
         bytes memory err;
@@ -168,7 +172,12 @@ contract PriceOracle is IPriceOracle, AccessControl {
             } else {
                 uint256 deviation = _deviation(cl, tw);
                 if (deviation > g.maxDeviation) {
-                    _degrade(c, asset, g, abi.encodeWithSelector(PriceDeviation.selector, cl, tw, deviation, g.maxDeviation));
+                    _degrade(
+                        c,
+                        asset,
+                        g,
+                        abi.encodeWithSelector(PriceDeviation.selector, cl, tw, deviation, g.maxDeviation)
+                    );
                 }
             }
             _runBreaker(c, asset, g, cl, r);
@@ -197,7 +206,7 @@ contract PriceOracle is IPriceOracle, AccessControl {
         uint8 reported = AggregatorV3Interface(feed).decimals();
         if (reported != decimals) revert ChainlinkDecimalsMismatch(feed, reported, decimals);
         // 0 < minAnswer and minAnswer + 1 < maxAnswer <= int128 max: the band must leave room for a price.
-        if (minAnswer <= 0 || maxAnswer > type(int128).max || maxAnswer - minAnswer < 2) {
+        if (minAnswer <= 0 || maxAnswer > type(int128).max || maxAnswer <= minAnswer || maxAnswer - minAnswer < 2) {
             revert InvalidAnswerBand(minAnswer, maxAnswer);
         }
         ChainlinkConfig memory old = _chainlink[asset];
@@ -297,7 +306,12 @@ contract PriceOracle is IPriceOracle, AccessControl {
     }
 
     /// @dev Combines the sources when the cheap path does not apply. `flagged`: Degraded anyway.
-    function _combine(address asset, uint256 cl, bytes memory clErr, bool flagged) internal view returns (Price memory) {
+    function _combine(
+        address asset,
+        uint256 cl,
+        bytes memory clErr,
+        bool flagged
+    ) internal view returns (Price memory) {
         (uint256 tw, bytes memory twErr) = _readTwap(asset);
         bool clOk = clErr.length == 0;
         bool twOk = twErr.length == 0;

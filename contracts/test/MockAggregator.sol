@@ -17,6 +17,8 @@ contract MockAggregator {
     uint80 public latestRound;
     uint8 public decimals;
     bool public reverts;
+    /// @dev OCR aggregators answer zeros for a round they have no data for, rather than reverting.
+    bool public zerosForMissing;
     string public description;
     mapping(uint80 => Round) internal _rounds;
 
@@ -51,6 +53,10 @@ contract MockAggregator {
         decimals = decimals_;
     }
 
+    function setZerosForMissing(bool value) external {
+        zerosForMissing = value;
+    }
+
     function setReverts(bool value) external {
         reverts = value;
     }
@@ -62,7 +68,7 @@ contract MockAggregator {
     function getRoundData(uint80 roundId) public view returns (uint80, int256, uint256, uint256, uint80) {
         require(!reverts, "MockAggregator: reverts");
         Round memory r = _rounds[roundId];
-        require(r.updatedAt != 0 || r.startedAt != 0 || r.answer != 0, "No data present");
+        require(zerosForMissing || r.updatedAt != 0 || r.startedAt != 0 || r.answer != 0, "No data present");
         return (roundId, r.answer, r.startedAt, r.updatedAt, r.answeredInRound == 0 ? roundId : r.answeredInRound);
     }
 }
