@@ -35,6 +35,8 @@ const DEGRADED = 1n;
 const DOWN = 2n;
 const DEFAULT_ADMIN_ROLE = ethers.ZeroHash;
 const INT128_MAX = (1n << 127n) - 1n;
+/** The widest 8-decimal answer whose WAD price (x 1e10) still fits the 128 bits prices are stored in. */
+const WIDEST_ANSWER = ((1n << 128n) - 1n) / 10n ** 10n;
 const GRACE_PERIOD = 3600n;
 const param = (name: string) => ethers.encodeBytes32String(name);
 /** A Chainlink answer with 8 decimals as a WAD price. */
@@ -1307,6 +1309,7 @@ describe("PriceOracle", () => {
         ["a maximum equal to the minimum", MIN_ANSWER, MIN_ANSWER],
         ["a maximum below the minimum", MAX_ANSWER, MIN_ANSWER],
         ["a maximum above int128's", MIN_ANSWER, INT128_MAX + 1n],
+        ["a maximum whose WAD price does not fit 128 bits", MIN_ANSWER, WIDEST_ANSWER + 1n],
         ["a maximum so far below the minimum that their difference overflows", 1n, -(1n << 255n)],
       ];
       for (const [label, min, max] of invalid) {
@@ -1323,9 +1326,9 @@ describe("PriceOracle", () => {
         await f.oracle.setChainlink(f.asset, f.feed, HEARTBEAT, TOLERANCE, FEED_DECIMALS, 1n, 3n);
         let c = await f.oracle.chainlinkConfig(f.asset);
         expect([c.minAnswer, c.maxAnswer]).to.deep.equal([1n, 3n]);
-        await f.oracle.setChainlink(f.asset, f.feed, HEARTBEAT, TOLERANCE, FEED_DECIMALS, 1n, INT128_MAX);
+        await f.oracle.setChainlink(f.asset, f.feed, HEARTBEAT, TOLERANCE, FEED_DECIMALS, 1n, WIDEST_ANSWER);
         c = await f.oracle.chainlinkConfig(f.asset);
-        expect([c.minAnswer, c.maxAnswer]).to.deep.equal([1n, INT128_MAX]);
+        expect([c.minAnswer, c.maxAnswer]).to.deep.equal([1n, WIDEST_ANSWER]);
       });
     });
 

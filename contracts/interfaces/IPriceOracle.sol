@@ -106,7 +106,9 @@ interface IPriceOracle {
     error TwapCardinalityTooLow(address pool, uint16 cardinality, uint16 minCardinality);
     /// @notice The pool's observation history (`available` seconds) is shorter than the window.
     error TwapHistoryTooShort(address pool, uint32 window, uint256 available);
-    /// @notice The pool reverted on `slot0` or `observe` for another reason.
+    /// @notice The mean tick prices the base below 1e-18 quote: the WAD price would read zero.
+    error TwapPriceZero(address pool, int24 tick);
+    /// @notice The pool reverted on `slot0` or `observe` for another reason, or answered malformed data.
     error TwapCallFailed(address pool);
 
     // ------------------------------------------------------------------ router
@@ -116,7 +118,8 @@ interface IPriceOracle {
     error PriceDown(address asset);
     /// @notice A parameter is outside its hard bounds.
     error ParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
-    /// @notice The Chainlink answer band must satisfy 0 < minAnswer, minAnswer + 2 <= maxAnswer <= int128 max.
+    /// @notice The Chainlink answer band must satisfy 0 < minAnswer, minAnswer + 2 <= maxAnswer, and
+    ///         maxAnswer as a WAD price below 2^128.
     error InvalidAnswerBand(int256 minAnswer, int256 maxAnswer);
     /// @notice The pool does not pair the asset with the quote token as configured.
     error TwapPoolMismatch(address pool, address asset);

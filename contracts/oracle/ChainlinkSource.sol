@@ -85,12 +85,8 @@ library ChainlinkSource {
         uint256 maxAge = uint256(c.heartbeat) + c.tolerance;
         uint256 oldestAccepted = block.timestamp > maxAge ? block.timestamp - maxAge : 0;
         if (r.updatedAt < oldestAccepted) {
-            return abi.encodeWithSelector(
-                IPriceOracle.ChainlinkStaleAnswer.selector,
-                c.feed,
-                r.updatedAt,
-                oldestAccepted
-            );
+            return
+                abi.encodeWithSelector(IPriceOracle.ChainlinkStaleAnswer.selector, c.feed, r.updatedAt, oldestAccepted);
         }
         return "";
     }
@@ -115,12 +111,7 @@ library ChainlinkSource {
         // answeredInRound is deprecated; feeds that no longer report it return 0.
         if (r.answeredInRound != 0 && r.answeredInRound < r.roundId) {
             return
-                abi.encodeWithSelector(
-                    IPriceOracle.ChainlinkStaleRound.selector,
-                    c.feed,
-                    r.roundId,
-                    r.answeredInRound
-                );
+                abi.encodeWithSelector(IPriceOracle.ChainlinkStaleRound.selector, c.feed, r.roundId, r.answeredInRound);
         }
         // Strictly inside the band: an aggregator clamps at its floor (Venus / LUNA 2022), so an
         // answer sitting on the bound is the clamp speaking, not the market.
@@ -152,12 +143,7 @@ library ChainlinkSource {
             // A value above 255 is reported as 255: it is a mismatch either way.
             uint8 reported = decimals > type(uint8).max ? type(uint8).max : uint8(decimals);
             return
-                abi.encodeWithSelector(
-                    IPriceOracle.ChainlinkDecimalsMismatch.selector,
-                    c.feed,
-                    reported,
-                    c.decimals
-                );
+                abi.encodeWithSelector(IPriceOracle.ChainlinkDecimalsMismatch.selector, c.feed, reported, c.decimals);
         }
         return "";
     }

@@ -205,10 +205,15 @@ contract PriceOracle is IPriceOracle, AccessControl {
         _bound(DECIMALS, decimals, 0, 18);
         uint8 reported = AggregatorV3Interface(feed).decimals();
         if (reported != decimals) revert ChainlinkDecimalsMismatch(feed, reported, decimals);
-        // 0 < minAnswer and minAnswer + 1 < maxAnswer <= int128 max: the band must leave room for a price.
-        if (minAnswer <= 0 || maxAnswer > type(int128).max || maxAnswer <= minAnswer || maxAnswer - minAnswer < 2) {
-            revert InvalidAnswerBand(minAnswer, maxAnswer);
-        }
+        // 0 < minAnswer and minAnswer + 2 <= maxAnswer, and the band's top as a WAD price fits the
+        // 128 bits prices are stored in (the circuit breaker's and the volatility oracle's).
+        if (
+            minAnswer <= 0 ||
+            maxAnswer <= minAnswer ||
+            maxAnswer - minAnswer < 2 ||
+            maxAnswer > type(int128).max ||
+            ChainlinkSource.toWad(maxAnswer, decimals) > type(uint128).max
+        ) revert InvalidAnswerBand(minAnswer, maxAnswer);
         ChainlinkConfig memory old = _chainlink[asset];
         ChainlinkConfig memory next = ChainlinkConfig({
             feed: feed,

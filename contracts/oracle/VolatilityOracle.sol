@@ -56,7 +56,10 @@ contract VolatilityOracle is IVolatilityOracle, AccessControl {
         uint256 variance = s.variance;
         if (s.lastPrice != 0) {
             uint256 elapsed = updatedAt - s.lastUpdatedAt;
-            int256 logReturn = FixedPointMathLib.lnWad(int256(FixedPointMathLib.divWad(price, s.lastPrice)));
+            // A fall beyond 1e-18x rounds the ratio to zero, where ln is undefined: floor it at one
+            // wei (ln = -41.4) so the estimate saturates instead of the update reverting forever.
+            uint256 ratio = FixedPointMathLib.divWad(price, s.lastPrice);
+            int256 logReturn = FixedPointMathLib.lnWad(int256(ratio == 0 ? 1 : ratio));
             uint256 absReturn = FixedPointMathLib.abs(logReturn);
             uint256 sample = FixedPointMathLib.fullMulDiv(absReturn * absReturn, YEAR, elapsed * WAD);
             variance = (lambda * variance + (WAD - lambda) * sample) / WAD;
@@ -72,7 +75,12 @@ contract VolatilityOracle is IVolatilityOracle, AccessControl {
         Config memory c = _config[asset];
         if (c.lambda == 0) revert VolatilityNotConfigured(asset);
         uint256 vol = _sqrtWad(_state[asset].variance);
-        return vol < c.minVol ? c.minVol : vol > c.maxVol ? c.maxVol : vol;
+        return
+            vol < c.minVol
+                ? c.minVol
+                : vol > c.maxVol
+                    ? c.maxVol
+                    : vol;
     }
 
     /// @inheritdoc IVolatilityOracle
