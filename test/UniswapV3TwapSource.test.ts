@@ -6,6 +6,7 @@ import type { MockAggregator, MockERC20, PriceOracle, UniswapV3Callee } from "..
 import { deployKeel } from "../scripts/lib/deployment";
 import { deployUniswapFactory, FEE_TIER, FULL_RANGE, isqrt, poolAt, sqrtPriceX96For } from "../scripts/lib/uniswap";
 import { networkConfig } from "../config/networks";
+import { type RawCase, responder, selector, words } from "./helpers/rawContracts";
 
 // Every expected price is computed here from ticks, never read back from the oracle under test:
 //   sqrtPriceX96 = TickMath.getSqrtPriceAtTick(tick)       (bigint port below, checked against the
@@ -206,6 +207,49 @@ async function createPool(
   await (await pool.initialize(sqrtPriceX96)).wait();
   if (cardinalityNext > 1) await (await pool.increaseObservationCardinalityNext(cardinalityNext)).wait();
   return pool;
+}
+
+// ---------------------------------------------------------------- raw pools (malformed answers)
+const SLOT0 = selector("slot0()");
+const OBSERVE = selector("observe(uint32[])");
+const OBSERVATIONS = selector("observations(uint256)");
+const INT56_MIN = -(2n ** 55n);
+const INT56_MAX = 2n ** 55n - 1n;
+
+/** slot0's seven words: price at tick 0, the given observation index and cardinality, unlocked. */
+const slot0Answer = (index: bigint, cardinality: bigint) =>
+  words(2n ** 96n, 0n, index, cardinality, cardinality, 0n, 1n);
+
+/**
+ * observe's answer in the standard encoding of (int56[] tickCumulatives, uint160[] secondsPerLiquidity)
+ * with two elements each: offsets 64 and 160, then length and elements of each array. The words are
+ * written as given, so they may be out of range for their type.
+ */
+const observeAnswer = (c0: bigint, c1: bigint, { offset = 64n, length = 2n } = {}) =>
+  words(offset, 160n, length, c0, c1, 2n, 0n, 0n);
+
+/** observations(i)'s four words: (blockTimestamp, tickCumulative, secondsPerLiquidityCumulativeX128, initialized). */
+const observationAnswer = (timestamp: bigint, initialized: boolean) => words(timestamp, 0n, 0n, initialized ? 1n : 0n);
+
+/** A raw pool answering slot0 with index 4 of cardinality 10 (the fixture's minimum) and observe with `observe`. */
+const rawPool = (observe: RawCase["response"], extra: RawCase[] = []) =>
+  responder([
+    { selector: SLOT0, response: { returns: slot0Answer(4n, 10n) } },
+    { selector: OBSERVE, response: observe },
+    ...extra,
+  ]);
+
+/**
+ * The fixture's 18-decimal token0 base (pool configured with window 1800 and minimum cardinality
+ * 10 while it still had its real code): the raw pool code goes to the configured pool's address.
+ */
+async function rawPoolFixture() {
+  const f = await loadFixture(twapFixture);
+  const base = await f.base18Token0.getAddress();
+  const poolAddress = await f.seeded[base].pool.getAddress();
+  const t = await f.freshOracle.twapConfig(base);
+  expect([t.pool, t.window, t.minCardinality, t.baseIsToken0]).to.deep.equal([poolAddress, 1800n, 10n, true]);
+  return { oracle: f.freshOracle, base, poolAddress };
 }
 
 describe("UniswapV3TwapSource (through PriceOracle.twapPrice, against real Uniswap v3 pools)", () => {
@@ -471,6 +515,217 @@ describe("UniswapV3TwapSource (through PriceOracle.twapPrice, against real Unisw
       await expect(oracle.twapPrice(weth))
         .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
         .withArgs(copyAddress);
+    });
+
+    it("reverts with TwapCallFailed when observe succeeds with data that is not exactly 256 bytes", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      // Control: the same raw pool with a well-formed answer (a flat tick 0) prices at tick 0.
+      await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, 0n) }));
+      expect(await oracle.twapPrice(base)).to.equal(tickToWad(0, 18, 6));
+      const wellFormed = observeAnswer(0n, 0n);
+      for (const answer of [
+        "0x",
+        words(64n, 160n),
+        wellFormed.slice(0, -64),
+        wellFormed + "00",
+        words(0n) + wellFormed.slice(2),
+      ]) {
+        await setCode(poolAddress, rawPool({ returns: answer }));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when observe's 256 bytes do not start with the offset 64", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      for (const offset of [0n, 32n, 96n, 2n ** 256n - 1n]) {
+        await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, 0n, { offset }) }));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when observe's first array does not have two elements", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      for (const length of [0n, 1n, 3n]) {
+        await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, 0n, { length }) }));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when a tick cumulative from observe is outside int56, and prices at the int56 bounds", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      // At the bounds: equal cumulatives are tick 0; from the minimum up 100 ticks a second, tick 100.
+      for (const [c0, c1, tick] of [
+        [INT56_MAX, INT56_MAX, 0],
+        [INT56_MIN, INT56_MIN, 0],
+        [INT56_MIN, INT56_MIN + 100n * BigInt(WINDOW), 100],
+      ] as const) {
+        await setCode(poolAddress, rawPool({ returns: observeAnswer(c0, c1) }));
+        expect(await oracle.twapPrice(base)).to.equal(tickToWad(tick, 18, 6));
+      }
+      for (const [c0, c1] of [
+        [INT56_MAX + 1n, INT56_MAX],
+        [INT56_MAX, INT56_MAX + 1n],
+        [INT56_MIN - 1n, INT56_MIN],
+        [INT56_MIN, INT56_MIN - 1n],
+        [2n ** 200n, 2n ** 200n],
+      ]) {
+        await setCode(poolAddress, rawPool({ returns: observeAnswer(c0, c1) }));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when observe's cumulatives give a mean tick beyond TickMath's range, and accepts the range's ends", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      const w = BigInt(WINDOW);
+      // MAX_TICK * w + (w - 1) floors to MAX_TICK: priced. One window more is MAX_TICK + 1.
+      await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, BigInt(MAX_TICK) * w + w - 1n) }));
+      expect(await oracle.twapPrice(base)).to.equal(tickToWad(MAX_TICK, 18, 6));
+      // MIN_TICK * w is MIN_TICK: in range, and refused only because its WAD price reads zero.
+      await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, BigInt(MIN_TICK) * w) }));
+      expect(tickToWad(MIN_TICK, 18, 6)).to.equal(0n);
+      await expect(oracle.twapPrice(base))
+        .to.be.revertedWithCustomError(oracle, "TwapPriceZero")
+        .withArgs(poolAddress, MIN_TICK);
+      // One wei of cumulative below MIN_TICK * w rounds toward negative infinity, to MIN_TICK - 1.
+      for (const delta of [BigInt(MAX_TICK + 1) * w, BigInt(MIN_TICK) * w - 1n, INT56_MAX, INT56_MIN]) {
+        await setCode(poolAddress, rawPool({ returns: observeAnswer(0n, delta) }));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when slot0 answers fewer than 224 bytes", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      const full = slot0Answer(4n, 10n);
+      const observe = { selector: OBSERVE, response: { returns: observeAnswer(0n, 0n) } };
+      // Control: all seven words, then six words and one byte short of seven.
+      await setCode(poolAddress, responder([{ selector: SLOT0, response: { returns: full } }, observe]));
+      expect(await oracle.twapPrice(base)).to.equal(tickToWad(0, 18, 6));
+      for (const answer of [full.slice(0, -64), full.slice(0, -2)]) {
+        await setCode(poolAddress, responder([{ selector: SLOT0, response: { returns: answer } }, observe]));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reads only slot0's index and cardinality: other words that do not fit their types are ignored, an index or cardinality beyond uint16 is refused", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      const observe = { selector: OBSERVE, response: { returns: observeAnswer(0n, 0n) } };
+      // A tick word that is no sign-extended int24 and a bool word of 2: not read, still priced.
+      const odd = words(2n ** 96n, 2n ** 23n, 4n, 10n, 10n, 0n, 2n);
+      await setCode(poolAddress, responder([{ selector: SLOT0, response: { returns: odd } }, observe]));
+      expect(await oracle.twapPrice(base)).to.equal(tickToWad(0, 18, 6));
+      for (const answer of [
+        words(2n ** 96n, 0n, 2n ** 16n, 10n, 10n, 0n, 1n),
+        words(2n ** 96n, 0n, 4n, 2n ** 16n, 10n, 0n, 1n),
+      ]) {
+        await setCode(poolAddress, responder([{ selector: SLOT0, response: { returns: answer } }, observe]));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+    });
+
+    it("reverts with TwapCallFailed when observe reverts and the observation history cannot be read either", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      // observe reverts with Uniswap's Error("OLD"); observations reverts (the responder's fallback).
+      const old = ethers.AbiCoder.defaultAbiCoder().encode(["string"], ["OLD"]);
+      await setCode(poolAddress, rawPool({ reverts: "0x08c379a0" + old.slice(2) }));
+      await expect(oracle.twapPrice(base))
+        .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+        .withArgs(poolAddress);
+    });
+
+    it("reverts with TwapHistoryTooShort counting from observations(0) when observe reverts and the slot after the index is not initialized", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      const now = BigInt(await time.latest());
+      const w = BigInt(WINDOW);
+      // Index 4 of cardinality 10: the oldest slot is 5; uninitialized, so the ring has not wrapped
+      // and slot 0 holds the oldest observation. Any other slot reverts (the responder's fallback).
+      const code = (firstAt: bigint) =>
+        rawPool({ reverts: "0x" }, [
+          { selector: OBSERVATIONS, arg: 5n, response: { returns: observationAnswer(0n, false) } },
+          { selector: OBSERVATIONS, arg: 0n, response: { returns: observationAnswer(firstAt, true) } },
+        ]);
+      for (const available of [0n, 1n, w - 1n]) {
+        await setCode(poolAddress, code(now - available));
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapHistoryTooShort")
+          .withArgs(poolAddress, WINDOW, available);
+      }
+      // A history of a whole window: observe's revert is not explained by it, so the call failed.
+      await setCode(poolAddress, code(now - w));
+      await expect(oracle.twapPrice(base))
+        .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+        .withArgs(poolAddress);
+    });
+
+    it("reverts with TwapCallFailed when observe reverts and observations answers fewer than 128 bytes", async () => {
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      const now = BigInt(await time.latest());
+      const recent = observationAnswer(now - 1n, true); // a 1-second history if it were read
+      const unset = observationAnswer(0n, false);
+      const cases: [string, string][] = [
+        // The oldest slot (5) short: three words, or one byte short of four.
+        [recent.slice(0, -64), recent],
+        [recent.slice(0, -2), recent],
+        // Slot 5 uninitialized, then slot 0 short.
+        [unset, recent.slice(0, -64)],
+        [unset, "0x"],
+      ];
+      for (const [slot5, slot0] of cases) {
+        await setCode(
+          poolAddress,
+          rawPool({ reverts: "0x" }, [
+            { selector: OBSERVATIONS, arg: 5n, response: { returns: slot5 } },
+            { selector: OBSERVATIONS, arg: 0n, response: { returns: slot0 } },
+          ]),
+        );
+        await expect(oracle.twapPrice(base))
+          .to.be.revertedWithCustomError(oracle, "TwapCallFailed")
+          .withArgs(poolAddress);
+      }
+      // Control: both slots in full give the short history.
+      await setCode(
+        poolAddress,
+        rawPool({ reverts: "0x" }, [
+          { selector: OBSERVATIONS, arg: 5n, response: { returns: unset } },
+          { selector: OBSERVATIONS, arg: 0n, response: { returns: recent } },
+        ]),
+      );
+      await expect(oracle.twapPrice(base))
+        .to.be.revertedWithCustomError(oracle, "TwapHistoryTooShort")
+        .withArgs(poolAddress, WINDOW, 1n);
+    });
+
+    it("reverts with TwapCardinalityTooLow, before reading any history, for a pool reporting cardinality 0", async () => {
+      // setTwap bounds minCardinality to >= 2, so a cardinality of 0 is refused here and
+      // _history's `cardinality == 0` branch cannot be reached.
+      const { oracle, base, poolAddress } = await rawPoolFixture();
+      await setCode(
+        poolAddress,
+        responder([
+          { selector: SLOT0, response: { returns: slot0Answer(0n, 0n) } },
+          { selector: OBSERVE, response: { reverts: "0x" } },
+          { selector: OBSERVATIONS, response: { returns: observationAnswer(0n, false) } },
+        ]),
+      );
+      await expect(oracle.twapPrice(base))
+        .to.be.revertedWithCustomError(oracle, "TwapCardinalityTooLow")
+        .withArgs(poolAddress, 0, 10);
+      await expect(oracle.setTwap(base, poolAddress, ethers.ZeroAddress, WINDOW, 1))
+        .to.be.revertedWithCustomError(oracle, "ParameterOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("MIN_CARDINALITY"), 1, 2, 2 ** 16 - 1);
     });
   });
 

@@ -3,12 +3,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { ethers } from "hardhat";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { getStorageAt, loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { getStorageAt, loadFixture, setCode, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import type { MockAggregator, PriceOracle, VolatilityOracle } from "../typechain-types";
 import { deployKeel } from "../scripts/lib/deployment";
 import { isqrt } from "../scripts/lib/uniswap";
 import { networkConfig } from "../config/networks";
+import { type RawResponse, responder, selector, words } from "./helpers/rawContracts";
 
 // The recursion under test (VolatilityOracle's NatSpec, RiskMetrics with per-second normalization):
 //   r = ln(p / p_prev),  var' = lambda * var + (1 - lambda) * r^2 * YEAR / dt,  vol = sqrt(var)
@@ -214,6 +215,20 @@ function checkAgainstReference(rows: Row[], steps: Step[], reference: Reference[
 
 const iso = (timestamp: number) => new Date(timestamp * 1000).toISOString().slice(0, 16).replace("T", " ");
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/**
+ * Raw feed code for the fixture's feed address: latestRoundData answers round 1 at `answer`,
+ * updated `updatedAt`, and decimals() answers `decimals`; any other call reverts.
+ */
+function rawFeed(answer: bigint, updatedAt: bigint, decimals: RawResponse): string {
+  return responder([
+    { selector: selector("latestRoundData()"), response: { returns: words(1n, answer, updatedAt, updatedAt, 1n) } },
+    { selector: selector("decimals()"), response: decimals },
+  ]);
+}
+
+/** ln(10) to 40 decimals, for -18 ln 10 = ln(1e-18), the log return of a ratio floored at one wei. */
+const LN10_40 = 23025850929940456840179914546843642076011n;
 
 describe("VolatilityOracle", () => {
   describe("construction", () => {
@@ -522,6 +537,90 @@ describe("VolatilityOracle", () => {
       expect(volatility).to.equal(sqrtWad(cap));
       expect(await storedVariance(f.volatility, f.asset)).to.equal(cap);
       expect(await f.volatility.volatility(f.asset)).to.equal(MAX_VOL);
+    });
+
+    it("refuses to update with the price oracle's ChainlinkCallFailed when the feed's decimals() reverts or answers fewer than 32 bytes", async () => {
+      const f = await configured();
+      const feed = await f.feed.getAddress();
+      const now = BigInt(await time.latest());
+      // Control: the same raw feed with a 32-byte decimals() of 8 is read.
+      await setCode(feed, rawFeed(usd("3000"), now, { returns: words(8n) }));
+      expect([...(await f.priceOracle.chainlinkPrice(f.asset))]).to.deep.equal([wad("3000"), 1n, now]);
+      const failed = f.priceOracle.interface.encodeErrorResult("ChainlinkCallFailed", [feed]);
+      for (const decimals of [
+        { reverts: "0x" },
+        { reverts: words(8n) },
+        { returns: "0x" },
+        { returns: words(8n).slice(0, -2) }, // 31 bytes
+      ]) {
+        await setCode(feed, rawFeed(usd("3000"), now, decimals));
+        await expect(f.priceOracle.chainlinkPrice(f.asset))
+          .to.be.revertedWithCustomError(f.priceOracle, "ChainlinkCallFailed")
+          .withArgs(feed);
+        await expect(f.volatility.update(f.asset))
+          .to.be.revertedWithCustomError(f.priceOracle, "ChainlinkCallFailed")
+          .withArgs(feed);
+        expect((await f.priceOracle.sourceErrors(f.asset)).chainlinkError).to.equal(failed);
+        // No TWAP configured: with Chainlink refused there is no usable source.
+        expect([...(await f.priceOracle.getPrice(f.asset))]).to.deep.equal([0n, 0n, 0n, 2n]);
+      }
+    });
+
+    it("refuses to update with ChainlinkDecimalsMismatch(feed, 255, 8) when the feed's decimals() answers a value above 255", async () => {
+      const f = await configured();
+      const feed = await f.feed.getAddress();
+      const now = BigInt(await time.latest());
+      for (const [answered, reported] of [
+        [9n, 9n],
+        [255n, 255n],
+        [256n, 255n],
+        [2n ** 256n - 1n, 255n],
+      ]) {
+        await setCode(feed, rawFeed(usd("3000"), now, { returns: words(answered) }));
+        await expect(f.priceOracle.chainlinkPrice(f.asset))
+          .to.be.revertedWithCustomError(f.priceOracle, "ChainlinkDecimalsMismatch")
+          .withArgs(feed, reported, FEED_DECIMALS);
+        await expect(f.volatility.update(f.asset))
+          .to.be.revertedWithCustomError(f.priceOracle, "ChainlinkDecimalsMismatch")
+          .withArgs(feed, reported, FEED_DECIMALS);
+      }
+    });
+
+    it("folds a fall of more than 1e18x with the ratio floored at one wei: logReturn lnWad(1), a finite estimate, and later rounds still update", async () => {
+      // The fixture's band (1, 1e28) with 8 decimals admits $1e19 and $2e-8 alike.
+      const f = await configured();
+      const [high, low] = [10n ** 27n, 2n];
+      expect(MIN_ANSWER < low && high < MAX_ANSWER).to.equal(true);
+      const [highWad, lowWad] = [high * 10n ** 10n, low * 10n ** 10n];
+      // divWad(low, high) = floor(2e10 * 1e18 / 1e37) = 0: ln would be undefined.
+      expect((lowWad * WAD) / highWad).to.equal(0n);
+      const t0 = (await time.latest()) + HOUR;
+      await pushAndUpdate(f, high, t0);
+      const { events } = await pushAndUpdate(f, low, t0 + HOUR);
+      expect(events).to.have.length(1);
+      const { roundId, price, logReturn, elapsed, volatility } = events[0]!.args;
+      expect([roundId, price, elapsed]).to.deep.equal([2n, lowWad, BigInt(HOUR)]);
+      // ln(1e-18) = -18 ln 10 = -41.446531673892822312.3...; solady's lnWad floors it (the value of
+      // lnWad(1), checked against a bigint port of solady 0.1.26's lnWad).
+      const exact = -18n * LN10_40; // 40 decimals
+      expect(logReturn).to.equal(-41446531673892822313n);
+      expect(logReturn * 10n ** 22n <= exact && exact < (logReturn + 1n) * 10n ** 22n).to.equal(true);
+      // The contract's integer step from the seed, under the uint96 cap (which it would saturate at).
+      const step = varianceStep((INITIAL_VOL * INITIAL_VOL) / WAD, LAMBDA, logReturn, BigInt(HOUR));
+      const cap = 2n ** 96n - 1n;
+      expect(step).to.be.at.most(cap);
+      expect(volatility).to.equal(sqrtWad(step));
+      expect(await storedVariance(f.volatility, f.asset)).to.equal(step);
+      expect([...(await f.volatility.rawVolatility(f.asset))]).to.deep.equal([
+        sqrtWad(step),
+        lowWad,
+        BigInt(t0 + HOUR),
+      ]);
+      expect(await f.volatility.volatility(f.asset)).to.equal(MAX_VOL);
+      // The estimate is not stuck: the next round (unchanged price) folds in.
+      const next = await pushAndUpdate(f, low, t0 + 2 * HOUR);
+      expect(next.events[0]!.args.logReturn).to.equal(0n);
+      expect(await storedVariance(f.volatility, f.asset)).to.equal((LAMBDA * step) / WAD);
     });
   });
 

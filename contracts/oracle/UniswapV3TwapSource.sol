@@ -52,11 +52,20 @@ library UniswapV3TwapSource {
             );
     }
 
+    /// @dev The observation index and cardinality from slot0 (words 2 and 3), read without
+    ///      abi.decode: a word that does not fit its type is a refusal, not a revert.
     function _observationState(address pool) private view returns (bool ok, uint16 index, uint16 cardinality) {
         bytes memory ret;
         (ok, ret) = pool.staticcall(abi.encodeCall(IUniswapV3PoolOracle.slot0, ()));
         if (!ok || ret.length < 224) return (false, 0, 0);
-        (, , index, cardinality, , , ) = abi.decode(ret, (uint160, int24, uint16, uint16, uint16, uint8, bool));
+        uint256 i;
+        uint256 c;
+        assembly ("memory-safe") {
+            i := mload(add(ret, 96))
+            c := mload(add(ret, 128))
+        }
+        if (i > type(uint16).max || c > type(uint16).max) return (false, 0, 0);
+        return (true, uint16(i), uint16(c));
     }
 
     /// @dev Arithmetic-mean tick over the window, rounded toward negative infinity like Uniswap's
@@ -72,8 +81,8 @@ library UniswapV3TwapSource {
         secondsAgos[0] = t.window;
         (bool ok, bytes memory ret) = t.pool.staticcall(abi.encodeCall(IUniswapV3PoolOracle.observe, (secondsAgos)));
         if (!ok) {
-            (bool read, uint256 available) = _history(t.pool, index, cardinality);
-            if (read && available < t.window) {
+            (bool historyRead, uint256 available) = _history(t.pool, index, cardinality);
+            if (historyRead && available < t.window) {
                 return (
                     0,
                     abi.encodeWithSelector(IPriceOracle.TwapHistoryTooShort.selector, t.pool, t.window, available)

@@ -8,6 +8,7 @@ contract GasProbe {
 
     function measure(address target, bytes calldata data) external returns (uint256 gasUsed) {
         uint256 before = gasleft();
+        // solhint-disable-next-line avoid-low-level-calls
         (bool ok, bytes memory ret) = target.call(data);
         gasUsed = before - gasleft();
         if (!ok) {

@@ -66,8 +66,11 @@ contract MockAggregator {
     }
 
     function getRoundData(uint80 roundId) public view returns (uint80, int256, uint256, uint256, uint80) {
+        // String reverts on purpose: Chainlink's aggregators revert this way.
+        // solhint-disable-next-line gas-custom-errors
         require(!reverts, "MockAggregator: reverts");
         Round memory r = _rounds[roundId];
+        // solhint-disable-next-line gas-custom-errors
         require(zerosForMissing || r.updatedAt != 0 || r.startedAt != 0 || r.answer != 0, "No data present");
         return (roundId, r.answer, r.startedAt, r.updatedAt, r.answeredInRound == 0 ? roundId : r.answeredInRound);
     }

@@ -14,7 +14,7 @@ contract OraclePolicyHarness {
         OraclePolicy.check(status, action);
     }
 
-    function conservative(IPriceOracle.Price memory p, bool held) external pure returns (uint256) {
+    function conservative(IPriceOracle.Price calldata p, bool held) external pure returns (uint256) {
         return OraclePolicy.conservative(p, held);
     }
 }
