@@ -40,6 +40,8 @@ const config: HardhatUserConfig = {
   },
   namedAccounts: {
     deployer: { default: 0 },
+    guardian: { default: 8 },
+    keeper: { default: 9 },
   },
   typechain: {
     outDir: "typechain-types",

@@ -44,6 +44,36 @@ export interface OracleAssetConfig {
   volatility: { lambda: bigint; minVol: bigint; maxVol: bigint; initialVol: bigint };
 }
 
+/** A RiskConfig parameter by name (RiskParams.Param), its scope and value in contract units. */
+export interface ParamSetting {
+  param: string;
+  /** Market id, or an asset symbol for per-underlying parameters; omitted for global ones. */
+  scope?: number | string;
+  value: bigint;
+}
+
+export interface KeeperLimitSetting {
+  param: string;
+  scope: number | string;
+  bandMin: bigint;
+  bandMax: bigint;
+  loosenStep: bigint;
+  tightenStep: bigint;
+  window: number;
+}
+
+export interface GovernanceConfig {
+  /** TimelockController delay in seconds: a few seconds locally, 48 hours on mainnet. */
+  timelockDelay: number;
+  /** Named accounts (hardhat-deploy) or addresses; local networks use the named test accounts. */
+  proposer: string;
+  revoker: string;
+  guardian: string;
+  keeper: string;
+  params: ParamSetting[];
+  keeperLimits: KeeperLimitSetting[];
+}
+
 export interface NetworkConfig {
   /** Deploy mock tokens (and later mock feeds and a real Uniswap v3 pool) instead of using addresses. */
   mocks: boolean;
@@ -54,12 +84,61 @@ export interface NetworkConfig {
     sequencer?: { feed: string; gracePeriod: number };
     assets: OracleAssetConfig[];
   };
+  governance: GovernanceConfig;
   pool: {
     /** Seconds from an LP's redeem request to the start of its claim window. */
     cooldown: number;
     /** Seconds a matured redeem request stays claimable. */
     claimWindow: number;
   };
+}
+
+function wad(value: string): bigint {
+  return parseUnits(value, 18);
+}
+
+/** The local perp market parameters of market `id` (sizes in base units). */
+function perpMarket(
+  id: number,
+  m: { oi: string; position: string; skewScale: string; mmFloor: string },
+): ParamSetting[] {
+  return [
+    { param: "MM_FLOOR", scope: id, value: wad(m.mmFloor) },
+    { param: "MM_SIZE_FACTOR", scope: id, value: wad("0.02") },
+    { param: "MM_VOL_MULTIPLIER", scope: id, value: wad("3") },
+    { param: "LIQUIDATION_HORIZON", scope: id, value: 4n * 3600n },
+    { param: "IM_MULTIPLIER", scope: id, value: wad("1.5") },
+    { param: "MAKER_FEE", scope: id, value: wad("0.0002") },
+    { param: "TAKER_FEE", scope: id, value: wad("0.0006") },
+    { param: "FEE_INSURANCE_SHARE", scope: id, value: wad("0.2") },
+    { param: "SKEW_SCALE", scope: id, value: wad(m.skewScale) },
+    { param: "MAX_FUNDING_VELOCITY", scope: id, value: wad("3") },
+    { param: "MAX_FUNDING_RATE", scope: id, value: wad("0.1") },
+    { param: "MAX_OI_LONG", scope: id, value: wad(m.oi) },
+    { param: "MAX_OI_SHORT", scope: id, value: wad(m.oi) },
+    { param: "MAX_POSITION_SIZE", scope: id, value: wad(m.position) },
+  ];
+}
+
+/** The local option parameters of an underlying (by collateral symbol). */
+function optionsOn(symbol: string, o: { iv: string; delta: string; seriesOi: string }): ParamSetting[] {
+  return [
+    { param: "IV_FLOOR_FACTOR", scope: symbol, value: wad("0.8") },
+    { param: "IMPLIED_VOL", scope: symbol, value: wad(o.iv) },
+    { param: "OPTION_SPREAD_BASE", scope: symbol, value: wad("0.01") },
+    { param: "OPTION_SPREAD_SLOPE", scope: symbol, value: wad("0.05") },
+    { param: "STRIKE_BAND", scope: symbol, value: wad("0.5") },
+    { param: "EXPIRY_GRID", scope: symbol, value: 86_400n },
+    { param: "MAX_EXPIRY", scope: symbol, value: 90n * 86_400n },
+    { param: "MAX_LIVE_SERIES", scope: symbol, value: 40n },
+    { param: "MAX_SERIES_OI", scope: symbol, value: wad(o.seriesOi) },
+    { param: "MAX_NET_DELTA", scope: symbol, value: wad(o.delta) },
+    { param: "MAX_NET_VEGA", scope: symbol, value: wad("5000000") },
+    { param: "LONG_OPTION_HAIRCUT", scope: symbol, value: wad("0.2") },
+    { param: "SHORT_OPTION_MM_SPOT", scope: symbol, value: wad("0.1") },
+    { param: "SHORT_OPTION_MM_FLOOR", scope: symbol, value: wad("0.02") },
+    { param: "MAX_OPTIONS_PER_ACCOUNT", scope: symbol, value: 16n },
+  ];
 }
 
 const local: NetworkConfig = {
@@ -119,6 +198,55 @@ const local: NetworkConfig = {
           initialVol: parseUnits("0.5", 18),
         },
       },
+    ],
+  },
+  governance: {
+    timelockDelay: 2,
+    proposer: "deployer",
+    revoker: "deployer",
+    guardian: "guardian",
+    keeper: "keeper",
+    params: [
+      ...perpMarket(1, { oi: "20000", position: "2000", skewScale: "1000000", mmFloor: "0.01" }),
+      ...perpMarket(2, { oi: "1000", position: "100", skewScale: "50000", mmFloor: "0.01" }),
+      ...optionsOn("WETH", { iv: "0.7", delta: "5000", seriesOi: "2000" }),
+      ...optionsOn("WBTC", { iv: "0.6", delta: "250", seriesOi: "100" }),
+      { param: "LIQUIDATION_FEE", value: wad("0.02") },
+      { param: "AUCTION_START_DISCOUNT", value: wad("0.01") },
+      { param: "AUCTION_FAST_DISCOUNT", value: wad("0.05") },
+      { param: "AUCTION_DISCOUNT_CAP", value: wad("0.15") },
+      { param: "AUCTION_FAST_DURATION", value: 60n },
+      { param: "AUCTION_SLOW_DURATION", value: 3600n },
+      { param: "AUCTION_STALL_TIMEOUT", value: 1800n },
+      { param: "BUFFER_MARGIN", value: wad("0.1") },
+      { param: "DUST_THRESHOLD", value: wad("100") },
+      { param: "INSOLVENT_PAYOUT_CAP", value: wad("10000") },
+      { param: "INSOLVENT_RAMP", value: 1800n },
+      { param: "THROUGHPUT_CAP", value: wad("10000000") },
+      { param: "THROUGHPUT_WINDOW", value: 3600n },
+      { param: "INSURANCE_FLOOR", value: wad("1000") },
+    ],
+    keeperLimits: [
+      ...[1, 2].flatMap((market) =>
+        ["MAX_OI_LONG", "MAX_OI_SHORT"].map((param) => ({
+          param,
+          scope: market,
+          bandMin: 0n,
+          bandMax: wad(market === 1 ? "40000" : "2000"),
+          loosenStep: wad("0.1"),
+          tightenStep: wad("0.5"),
+          window: 24 * 3600,
+        })),
+      ),
+      ...["WETH", "WBTC"].map((symbol) => ({
+        param: "IMPLIED_VOL",
+        scope: symbol,
+        bandMin: wad("0.2"),
+        bandMax: wad("3"),
+        loosenStep: wad("0.05"),
+        tightenStep: wad("0.25"),
+        window: 3600,
+      })),
     ],
   },
   pool: { cooldown: 24 * 3600, claimWindow: 48 * 3600 },

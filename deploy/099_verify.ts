@@ -1,6 +1,7 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { networkConfig } from "../config/networks";
-import { tokenAddress } from "../scripts/lib/tokens";
+import { resolveScope, tokenAddress } from "../scripts/lib/tokens";
+import { paramIndex } from "../scripts/lib/params";
 
 /**
  * Last step: reads the deployment back and fails loudly, listing every mismatch, when a role,
@@ -22,8 +23,47 @@ const func: DeployFunction = async (hre) => {
   const pool = await ethers.getContractAt("LiquidityPool", (await deployments.get("LiquidityPool")).address);
   const fund = await ethers.getContractAt("InsuranceFund", (await deployments.get("InsuranceFund")).address);
   const admin = await accounts.DEFAULT_ADMIN_ROLE();
+  const timelock = await ethers.getContractAt(
+    "TimelockController",
+    (await deployments.get("TimelockController")).address,
+  );
+  const risk = await ethers.getContractAt("RiskConfig", (await deployments.get("RiskConfig")).address);
+  const governed = [
+    "MarginAccounts",
+    "LiquidityPool",
+    "InsuranceFund",
+    "PriceOracle",
+    "VolatilityOracle",
+    "RiskConfig",
+  ];
+  for (const name of governed) {
+    const contract = await ethers.getContractAt("AccessControl", (await deployments.get(name)).address);
+    expect(`${name}: timelock is admin`, await contract.hasRole(admin, await timelock.getAddress()), true);
+    expect(`${name}: deployer is not admin`, await contract.hasRole(admin, deployer), false);
+  }
+  expect("timelock delay", await timelock.getMinDelay(), config.governance.timelockDelay);
+  const named = await hre.getNamedAccounts();
+  const who = (name: string) => (ethers.isAddress(name) ? name : named[name]);
+  expect(
+    "timelock proposer",
+    await timelock.hasRole(await timelock.PROPOSER_ROLE(), who(config.governance.proposer)),
+    true,
+  );
+  expect("timelock has no admin", await timelock.hasRole(admin, await timelock.getAddress()), true);
+  expect("guardian", await risk.hasRole(await risk.GUARDIAN_ROLE(), who(config.governance.guardian)), true);
+  expect("risk keeper", await risk.hasRole(await risk.RISK_KEEPER_ROLE(), who(config.governance.keeper)), true);
+  expect("revoker", await risk.hasRole(await risk.REVOKER_ROLE(), who(config.governance.revoker)), true);
+  expect(
+    "RiskConfig pauses deposits",
+    await accounts.hasRole(await accounts.PAUSER_ROLE(), await risk.getAddress()),
+    true,
+  );
+  for (const s of config.governance.params) {
+    const scope = await resolveScope(hre, config, s.scope);
+    const [set, value] = await risk.tryGet(paramIndex(s.param), scope);
+    expect(`${s.param}(${s.scope ?? "global"})`, set ? value : "unset", s.value);
+  }
 
-  expect("MarginAccounts admin", await accounts.hasRole(admin, deployer), true);
   expect("MarginAccounts settlement token", await accounts.settlementToken(), usdc);
   expect("MarginAccounts settlement cap", (await accounts.collateral(usdc)).cap, config.settlement.cap);
   for (const c of config.collaterals) {
@@ -35,15 +75,12 @@ const func: DeployFunction = async (hre) => {
   }
   expect("collateral count", (await accounts.collateralTokens()).length, config.collaterals.length + 1);
   expect("LiquidityPool asset", await pool.asset(), usdc);
-  expect("LiquidityPool admin", await pool.hasRole(admin, deployer), true);
   expect("LiquidityPool cooldown", await pool.cooldown(), config.pool.cooldown);
   expect("LiquidityPool claim window", await pool.claimWindow(), config.pool.claimWindow);
   expect("InsuranceFund asset", await fund.asset(), usdc);
-  expect("InsuranceFund admin", await fund.hasRole(admin, deployer), true);
 
   const oracle = await ethers.getContractAt("PriceOracle", (await deployments.get("PriceOracle")).address);
   const vol = await ethers.getContractAt("VolatilityOracle", (await deployments.get("VolatilityOracle")).address);
-  expect("PriceOracle admin", await oracle.hasRole(admin, deployer), true);
   expect(
     "PriceOracle sequencer feed",
     await oracle.sequencerUptimeFeed(),
@@ -78,5 +115,5 @@ const func: DeployFunction = async (hre) => {
   }
 };
 func.tags = ["verify", "keel"];
-func.dependencies = ["collateral", "oracles"];
+func.dependencies = ["collateral", "oracles", "governance"];
 export default func;

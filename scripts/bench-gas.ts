@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import hre from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import { deployKeel } from "./lib/deployment";
+import { deployGovernedKeel } from "./lib/deployment";
 import { runMain } from "./lib/cli";
 
 const SNAPSHOT = path.join(__dirname, "..", "gas", "snapshot.json");
@@ -33,7 +33,7 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> 
 }
 
 async function measure(): Promise<Record<string, number>> {
-  const keel = await deployKeel();
+  const keel = await deployGovernedKeel();
   const { accounts, pool, fund, usdc, weth } = keel;
   const [, trader, lp] = await hre.ethers.getSigners();
   const gas: Record<string, number> = {};

@@ -2,13 +2,13 @@
 // through what exists so far, printing each step. Grows with every feature.
 import hre from "hardhat";
 import { formatUnits, parseEther, parseUnits } from "ethers";
-import { deployKeel } from "./lib/deployment";
+import { deployGovernedKeel } from "./lib/deployment";
 import { runMain } from "./lib/cli";
 
 const usd = (amount: bigint) => `${formatUnits(amount, 6)} USDC`;
 
 async function main(): Promise<void> {
-  const keel = await deployKeel();
+  const keel = await deployGovernedKeel();
   const { accounts, pool, fund, usdc, weth, wbtc } = keel;
   const [deployer, alice, bot, lp, coldWallet] = await hre.ethers.getSigners();
   console.log(`Keel deployed on ${hre.network.name} by ${deployer.address}`);

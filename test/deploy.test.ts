@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import hre, { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { deployKeel } from "../scripts/lib/deployment";
+import { deployGovernedKeel, deployKeel } from "../scripts/lib/deployment";
+import { timelockSigner } from "./helpers/governance";
 import verifyDeployment from "../deploy/099_verify";
 
 describe("deployment", () => {
@@ -44,14 +45,15 @@ describe("deployment", () => {
   });
 
   it("passes its own verification step on the deployed state", async () => {
-    await loadFixture(deployKeel);
+    await loadFixture(deployGovernedKeel);
     await verifyDeployment(hre);
   });
 
   it("fails the verification step loudly, naming every mismatch, when the chain differs from the config", async () => {
-    const { accounts, pool, weth } = await loadFixture(deployKeel);
-    await accounts.setCollateralWeight(weth, ethers.parseUnits("0.5", 18));
-    await pool.setCooldown(3_600);
+    const { accounts, pool, weth, timelock } = await loadFixture(deployGovernedKeel);
+    const governance = await timelockSigner(timelock);
+    await accounts.connect(governance).setCollateralWeight(weth, ethers.parseUnits("0.5", 18));
+    await pool.connect(governance).setCooldown(3_600);
     let message = "";
     try {
       await verifyDeployment(hre);

@@ -22,6 +22,8 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     uint256 public constant MIN_COLLATERAL_WEIGHT = 0.05e18;
     uint256 public constant MAX_COLLATERAL_WEIGHT = 0.95e18;
     uint256 public constant MAX_DEPOSIT_CAP = type(uint96).max;
+    /// @notice Held by RiskConfig, through which the guardian pauses deposits of a collateral.
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     /// @inheritdoc IMarginAccounts
     address public immutable settlementToken;
@@ -77,6 +79,9 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         if (amount == 0) revert ZeroAmount();
         _authorize(accountId);
         Collateral storage c = _listed(token);
+        // The guardian's only lever here: new deposits of a collateral. Withdrawals and transfers
+        // have no pause.
+        if (c.depositsPaused) revert DepositsPaused(token);
         uint256 total = c.totalDeposits;
         uint256 cap = c.cap;
         uint256 room = cap > total ? cap - total : 0;
@@ -149,6 +154,17 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         if (cap > MAX_DEPOSIT_CAP) revert CapOutOfBounds(token, cap, MAX_DEPOSIT_CAP);
         emit DepositCapSet(token, c.cap, cap);
         c.cap = uint96(cap);
+    }
+
+    /// @notice Pauses or resumes deposits of `token` (the guardian, through RiskConfig).
+    function setDepositPaused(address token, bool paused) external onlyRole(PAUSER_ROLE) {
+        _listed(token).depositsPaused = paused;
+        emit DepositPausedSet(token, paused);
+    }
+
+    /// @notice Whether deposits of `token` are paused.
+    function depositPaused(address token) external view returns (bool) {
+        return _collaterals[token].depositsPaused;
     }
 
     /// @notice Sets the margin engine's health check (zero: balance-only, before markets exist).
@@ -250,6 +266,7 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
             cap: uint96(cap),
             decimals: decimals,
             listed: true,
+            depositsPaused: false,
             weight: uint64(weight)
         });
         _collateralTokens.push(token);

@@ -24,6 +24,7 @@ interface IMarginAccounts {
         uint96 cap;
         uint8 decimals;
         bool listed;
+        bool depositsPaused;
         uint64 weight;
     }
 
@@ -67,6 +68,8 @@ interface IMarginAccounts {
     error InvalidRecipient(address recipient);
     /// @notice Thrown when the health check set is an address without code.
     error NotAContract(address target);
+    /// @notice Thrown when the guardian has paused deposits of `token`.
+    error DepositsPaused(address token);
     /// @notice Thrown when there is nothing to sweep.
     error NothingToSweep(address token);
 
@@ -86,6 +89,7 @@ interface IMarginAccounts {
     event DepositCapSet(address indexed token, uint256 oldCap, uint256 newCap);
     event HealthCheckSet(address oldHealthCheck, address newHealthCheck);
     event ExcessSwept(address indexed token, address indexed to, uint256 amount);
+    event DepositPausedSet(address indexed token, bool paused);
 
     /// @notice Creates an account owned by the caller. Cross accounts take `marketId` 0; Isolated
     ///         accounts name the one market they will ever trade.

@@ -7,6 +7,8 @@ import type {
   MockAggregator,
   MockERC20,
   PriceOracle,
+  RiskConfig,
+  TimelockController,
   UniswapV3Callee,
   VolatilityOracle,
 } from "../../typechain-types";
@@ -28,14 +30,36 @@ export interface Keel {
   uniswapCallee: UniswapV3Callee;
 }
 
+export interface GovernedKeel extends Keel {
+  riskConfig: RiskConfig;
+  timelock: TimelockController;
+}
+
 async function at<T>(name: string, contract: string = name): Promise<T> {
   const { address } = await hre.deployments.get(name);
   return (await hre.ethers.getContractAt(contract, address)) as T;
 }
 
-/** Runs the real deploy scripts (as a cached fixture) and returns typed handles to the contracts. */
+/**
+ * The deployment before governance takes over (deploy scripts 000-020): the deployer is still
+ * admin, so unit tests can drive every admin setter directly. Cached as a fixture.
+ */
 export async function deployKeel(): Promise<Keel> {
+  await hre.deployments.fixture(["collateral", "oracles"]);
+  return handles();
+}
+
+/** The whole deployment as it ships (000-099): the timelock is the only admin. Cached as a fixture. */
+export async function deployGovernedKeel(): Promise<GovernedKeel> {
   await hre.deployments.fixture(["keel"]);
+  return {
+    ...(await handles()),
+    riskConfig: await at<RiskConfig>("RiskConfig"),
+    timelock: await at<TimelockController>("TimelockController"),
+  };
+}
+
+async function handles(): Promise<Keel> {
   const [deployer] = await hre.ethers.getSigners();
   return {
     accounts: await at<MarginAccounts>("MarginAccounts"),

@@ -1,8 +1,21 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import type { TokenConfig } from "../../config/networks";
+import type { NetworkConfig, TokenConfig } from "../../config/networks";
 
 /** The token's address: the configured one on real networks, the deployed mock locally. */
 export async function tokenAddress(hre: HardhatRuntimeEnvironment, token: TokenConfig): Promise<string> {
   if (token.address !== undefined) return token.address;
   return (await hre.deployments.get(token.symbol)).address;
+}
+
+/** A parameter's scope: a market id, or the token address of an underlying's collateral symbol. */
+export async function resolveScope(
+  hre: HardhatRuntimeEnvironment,
+  config: NetworkConfig,
+  scope: number | string | undefined,
+): Promise<bigint> {
+  if (scope === undefined) return 0n;
+  if (typeof scope === "number") return BigInt(scope);
+  const collateral = config.collaterals.find((c) => c.symbol === scope);
+  if (collateral === undefined) throw new Error(`unknown underlying "${scope}"`);
+  return BigInt(await tokenAddress(hre, collateral));
 }

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
+import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
+import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
+import {RiskParams} from "./RiskParams.sol";
+
+/// @notice What RiskConfig needs of MarginAccounts: the guardian's deposit pause lives there, in
+///         the slot a deposit already reads, so pausing costs deposits nothing.
+interface IDepositPausable {
+    function setDepositPaused(address token, bool paused) external;
+
+    function depositPaused(address token) external view returns (bool);
+}
+
+/// @title RiskConfig
+/// @notice See IRiskConfig. Parameters of markets, options, liquidation and the insurance fund
+///         live here; collateral, oracle and pool parameters live next to the code that reads
+///         them (MarginAccounts, PriceOracle, VolatilityOracle, LiquidityPool), bounded the same
+///         way and administered by the same timelock.
+contract RiskConfig is IRiskConfig, AccessControl {
+    using FixedPointMathLib for uint256;
+
+    bytes32 public constant RISK_KEEPER_ROLE = keccak256("RISK_KEEPER_ROLE");
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    bytes32 public constant REVOKER_ROLE = keccak256("REVOKER_ROLE");
+
+    uint256 public constant MIN_KEEPER_WINDOW = 1 hours;
+    uint256 public constant MAX_KEEPER_WINDOW = 7 days;
+
+    struct Value {
+        uint248 value;
+        bool set;
+    }
+
+    /// @dev The keeper's reference: the value when its current window opened.
+    struct Anchor {
+        uint192 value;
+        uint64 windowStart;
+    }
+
+    IVolatilityOracle public immutable volatilityOracle;
+    IDepositPausable public immutable marginAccounts;
+
+    mapping(RiskParams.Param => mapping(uint256 scope => Value)) internal _values;
+    mapping(RiskParams.Param => mapping(uint256 scope => KeeperLimits)) internal _limits;
+    mapping(RiskParams.Param => mapping(uint256 scope => Anchor)) internal _anchors;
+    mapping(Feature => mapping(uint256 scope => bool)) internal _paused;
+
+    /// @param governance The TimelockController: the only admin.
+    /// @param revoker The governance multisig: may revoke the guardian or the keeper at once.
+    constructor(
+        address governance,
+        address revoker,
+        IVolatilityOracle volatilityOracle_,
+        IDepositPausable marginAccounts_
+    ) {
+        if (
+            governance == address(0) ||
+            revoker == address(0) ||
+            address(volatilityOracle_) == address(0) ||
+            address(marginAccounts_) == address(0)
+        ) revert ZeroAddress();
+        _grantRole(DEFAULT_ADMIN_ROLE, governance);
+        _grantRole(REVOKER_ROLE, revoker);
+        volatilityOracle = volatilityOracle_;
+        marginAccounts = marginAccounts_;
+    }
+
+    // ---------------------------------------------------------------- parameters
+
+    /// @inheritdoc IRiskConfig
+    function setParameter(RiskParams.Param param, uint256 scope, uint256 value) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _validate(param, scope, value);
+        _store(param, scope, value);
+        // A governance change restarts the keeper's window from the new value.
+        (bool movable, ) = RiskParams.keeperDirection(param);
+        if (movable) _anchors[param][scope] = Anchor(uint192(value), uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IRiskConfig
+    function keeperSetParameter(
+        RiskParams.Param param,
+        uint256 scope,
+        uint256 value
+    ) external onlyRole(RISK_KEEPER_ROLE) {
+        (bool movable, bool tightenUp) = RiskParams.keeperDirection(param);
+        KeeperLimits memory l = _limits[param][scope];
+        if (!movable || l.window == 0) revert NotKeeperParameter(param, scope);
+        if (value < l.bandMin || value > l.bandMax) revert KeeperOutOfBand(param, value, l.bandMin, l.bandMax);
+        Value memory current = _values[param][scope];
+        if (!current.set) revert ParameterNotSet(param, scope);
+
+        Anchor memory a = _anchors[param][scope];
+        if (block.timestamp >= uint256(a.windowStart) + l.window) {
+            a = Anchor(uint192(current.value), uint64(block.timestamp));
+            _anchors[param][scope] = a;
+        }
+        bool tightening = tightenUp ? value >= a.value : value <= a.value;
+        // Steps are fractions of the anchor, rounded down: the keeper's reach is never larger.
+        uint256 maxMove = uint256(a.value).mulWad(tightening ? l.tightenStep : l.loosenStep);
+        uint256 move = value > a.value ? value - a.value : a.value - value;
+        if (move > maxMove) revert KeeperStepExceeded(param, value, a.value, maxMove);
+
+        _validate(param, scope, value);
+        _store(param, scope, value);
+    }
+
+    /// @notice Governance: the risk keeper's band, steps and window for one parameter and scope.
+    ///         All zero disables the keeper there.
+    function setKeeperLimits(
+        RiskParams.Param param,
+        uint256 scope,
+        KeeperLimits calldata limits
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        (bool movable, ) = RiskParams.keeperDirection(param);
+        if (!movable) revert NotKeeperParameter(param, scope);
+        _checkScope(param, scope);
+        if (limits.window != 0) {
+            (uint256 min, uint256 max) = RiskParams.bounds(param);
+            if (
+                limits.bandMin < min ||
+                limits.bandMax > max ||
+                limits.bandMin > limits.bandMax ||
+                limits.tightenStep == 0 ||
+                limits.tightenStep > 1e18 ||
+                // The keeper can always tighten faster than it can loosen.
+                limits.loosenStep > limits.tightenStep ||
+                limits.window < MIN_KEEPER_WINDOW ||
+                limits.window > MAX_KEEPER_WINDOW
+            ) revert InvalidKeeperLimits(param);
+        } else if (limits.bandMin != 0 || limits.bandMax != 0 || limits.loosenStep != 0 || limits.tightenStep != 0) {
+            revert InvalidKeeperLimits(param);
+        }
+        emit KeeperLimitsSet(param, scope, _limits[param][scope], limits);
+        _limits[param][scope] = limits;
+    }
+
+    /// @inheritdoc IRiskConfig
+    function checkParameter(RiskParams.Param param, uint256 scope, uint256 value) external view {
+        _validate(param, scope, value);
+    }
+
+    /// @inheritdoc IRiskConfig
+    function get(RiskParams.Param param, uint256 scope) public view returns (uint256) {
+        Value memory v = _values[param][scope];
+        if (!v.set) revert ParameterNotSet(param, scope);
+        return v.value;
+    }
+
+    /// @notice The value, or `(false, 0)` when never set.
+    function tryGet(RiskParams.Param param, uint256 scope) public view returns (bool set, uint256 value) {
+        Value memory v = _values[param][scope];
+        return (v.set, v.value);
+    }
+
+    /// @notice Hard bounds of `param` (for scripts and front ends).
+    function bounds(RiskParams.Param param) external pure returns (uint256 min, uint256 max) {
+        return RiskParams.bounds(param);
+    }
+
+    function keeperLimits(RiskParams.Param param, uint256 scope) external view returns (KeeperLimits memory) {
+        return _limits[param][scope];
+    }
+
+    /// @notice The keeper's window: the value it opened with and when.
+    function keeperAnchor(RiskParams.Param param, uint256 scope) external view returns (uint256 value, uint256 since) {
+        Anchor memory a = _anchors[param][scope];
+        return (a.value, a.windowStart);
+    }
+
+    // ---------------------------------------------------------------- guardian
+
+    /// @inheritdoc IRiskConfig
+    /// @dev Only these three features exist. Closing or reducing positions, withdrawing healthy
+    ///      collateral, settlement and liquidation have no pause anywhere in the protocol.
+    function setPaused(Feature feature, uint256 scope, bool paused) external {
+        if (!hasRole(GUARDIAN_ROLE, msg.sender) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert NotGuardian(msg.sender);
+        }
+        if (scope == 0 || (feature == Feature.OpenPosition && scope > type(uint32).max) || scope > type(uint160).max) {
+            revert InvalidFeatureScope(feature, scope);
+        }
+        if (feature == Feature.Deposit) {
+            marginAccounts.setDepositPaused(address(uint160(scope)), paused);
+        } else {
+            _paused[feature][scope] = paused;
+        }
+        emit PauseSet(feature, scope, paused, msg.sender);
+    }
+
+    /// @inheritdoc IRiskConfig
+    function isPaused(Feature feature, uint256 scope) external view returns (bool) {
+        if (feature == Feature.Deposit) return marginAccounts.depositPaused(address(uint160(scope)));
+        return _paused[feature][scope];
+    }
+
+    // ---------------------------------------------------------------- roles
+
+    /// @notice The revoker (or governance) removes a guardian or a risk keeper at once, without
+    ///         waiting out the timelock: taking power away must be fast, granting it must not.
+    function revokeImmediately(bytes32 role, address account) external {
+        if (!hasRole(REVOKER_ROLE, msg.sender) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
+            revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
+        }
+        if (role != GUARDIAN_ROLE && role != RISK_KEEPER_ROLE) revert NotRevocable(role);
+        _revokeRole(role, account);
+        emit RoleRevokedImmediately(role, account, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _store(RiskParams.Param param, uint256 scope, uint256 value) internal {
+        Value storage v = _values[param][scope];
+        emit ParameterSet(param, scope, v.value, value, msg.sender);
+        v.value = uint248(value); // bounded far below 2^248 by RiskParams
+        v.set = true;
+    }
+
+    function _checkScope(RiskParams.Param param, uint256 scope) internal pure {
+        RiskParams.Scope kind = RiskParams.scopeOf(param);
+        bool ok =
+            kind == RiskParams.Scope.Global
+                ? scope == 0
+                : scope != 0 && scope <= (kind == RiskParams.Scope.Market ? type(uint32).max : type(uint160).max);
+        if (!ok) revert InvalidScope(param, scope);
+    }
+
+    function _validate(RiskParams.Param param, uint256 scope, uint256 value) internal view {
+        _checkScope(param, scope);
+        (uint256 min, uint256 max) = RiskParams.bounds(param);
+        if (value < min || value > max) revert ParameterOutOfBounds(param, value, min, max);
+        _checkCross(param, scope, value);
+    }
+
+    /// @dev Rules between parameters: fees (maker <= taker), the auction's discount ladder
+    ///      (start <= fast <= cap, start < cap), position size within the open-interest caps,
+    ///      and implied volatility at or above realized volatility times its floor factor.
+    function _checkCross(RiskParams.Param p, uint256 scope, uint256 value) internal view {
+        if (p == RiskParams.Param.MAKER_FEE) _atMost(p, value, RiskParams.Param.TAKER_FEE, scope);
+        else if (p == RiskParams.Param.TAKER_FEE) _atLeast(p, value, RiskParams.Param.MAKER_FEE, scope);
+        else if (p == RiskParams.Param.MAX_POSITION_SIZE) {
+            _atMost(p, value, RiskParams.Param.MAX_OI_LONG, scope);
+            _atMost(p, value, RiskParams.Param.MAX_OI_SHORT, scope);
+        } else if (p == RiskParams.Param.AUCTION_START_DISCOUNT) {
+            _atMost(p, value, RiskParams.Param.AUCTION_FAST_DISCOUNT, 0);
+            _below(p, value, RiskParams.Param.AUCTION_DISCOUNT_CAP);
+        } else if (p == RiskParams.Param.AUCTION_FAST_DISCOUNT) {
+            _atLeast(p, value, RiskParams.Param.AUCTION_START_DISCOUNT, 0);
+            _atMost(p, value, RiskParams.Param.AUCTION_DISCOUNT_CAP, 0);
+        } else if (p == RiskParams.Param.AUCTION_DISCOUNT_CAP) {
+            _atLeast(p, value, RiskParams.Param.AUCTION_FAST_DISCOUNT, 0);
+            (bool set, uint256 start) = tryGet(RiskParams.Param.AUCTION_START_DISCOUNT, 0);
+            if (set && value <= start)
+                revert CrossParameterRule(p, value, RiskParams.Param.AUCTION_START_DISCOUNT, start);
+        } else if (p == RiskParams.Param.IMPLIED_VOL) {
+            uint256 factor = get(RiskParams.Param.IV_FLOOR_FACTOR, scope);
+            uint256 floor = volatilityOracle.volatility(address(uint160(scope))).mulWadUp(factor);
+            if (value < floor) revert ImpliedVolBelowFloor(scope, value, floor);
+        }
+    }
+
+    function _atMost(RiskParams.Param p, uint256 value, RiskParams.Param other, uint256 scope) internal view {
+        (bool set, uint256 limit) = tryGet(other, scope);
+        if (set && value > limit) revert CrossParameterRule(p, value, other, limit);
+    }
+
+    function _atLeast(RiskParams.Param p, uint256 value, RiskParams.Param other, uint256 scope) internal view {
+        (bool set, uint256 limit) = tryGet(other, scope);
+        if (set && value < limit) revert CrossParameterRule(p, value, other, limit);
+    }
+
+    function _below(RiskParams.Param p, uint256 value, RiskParams.Param other) internal view {
+        (bool set, uint256 limit) = tryGet(other, 0);
+        if (set && value >= limit) revert CrossParameterRule(p, value, other, limit);
+    }
+}

@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+// Governance is OpenZeppelin's TimelockController, deployed as is; importing it here makes
+// Hardhat compile its artifact for the deploy scripts.
+import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
