@@ -87,20 +87,22 @@ contract RiskConfig is IRiskConfig, AccessControl {
         uint256 value
     ) external onlyRole(RISK_KEEPER_ROLE) {
         (bool movable, bool tightenUp) = RiskParams.keeperDirection(param);
-        KeeperLimits memory l = _limits[param][scope];
-        if (!movable || l.window == 0) revert NotKeeperParameter(param, scope);
-        if (value < l.bandMin || value > l.bandMax) revert KeeperOutOfBand(param, value, l.bandMin, l.bandMax);
+        KeeperLimits memory limits = _limits[param][scope];
+        if (!movable || limits.window == 0) revert NotKeeperParameter(param, scope);
+        if (value < limits.bandMin || value > limits.bandMax) {
+            revert KeeperOutOfBand(param, value, limits.bandMin, limits.bandMax);
+        }
         Value memory current = _values[param][scope];
         if (!current.set) revert ParameterNotSet(param, scope);
 
         Anchor memory a = _anchors[param][scope];
-        if (block.timestamp >= uint256(a.windowStart) + l.window) {
+        if (block.timestamp >= uint256(a.windowStart) + limits.window) {
             a = Anchor(uint192(current.value), uint64(block.timestamp));
             _anchors[param][scope] = a;
         }
         bool tightening = tightenUp ? value >= a.value : value <= a.value;
         // Steps are fractions of the anchor, rounded down: the keeper's reach is never larger.
-        uint256 maxMove = uint256(a.value).mulWad(tightening ? l.tightenStep : l.loosenStep);
+        uint256 maxMove = uint256(a.value).mulWad(tightening ? limits.tightenStep : limits.loosenStep);
         uint256 move = value > a.value ? value - a.value : a.value - value;
         if (move > maxMove) revert KeeperStepExceeded(param, value, a.value, maxMove);
 
