@@ -4,6 +4,7 @@ import hre from "hardhat";
 import { formatUnits, parseEther, parseUnits } from "ethers";
 import { deployGovernedKeel } from "./lib/deployment";
 import { runMain } from "./lib/cli";
+import { connect, execute, propose, setParameterAction } from "./lib/governance";
 
 const usd = (amount: bigint) => `${formatUnits(amount, 6)} USDC`;
 
@@ -114,6 +115,33 @@ async function main(): Promise<void> {
   await hre.network.provider.send("evm_increaseTime", [1800]);
   await ethFeed.push(parseUnits("3015", 8));
   await show("ETH getPrice after the 30 min cooldown", await oracle.getPrice(weth));
+
+  console.log("\n8. Governance: a parameter change goes through the timelock, inside hard bounds");
+  const { riskConfig, timelock } = keel;
+  const gov = connect(deployer, { timelock: await timelock.getAddress(), riskConfig: await riskConfig.getAddress() });
+  try {
+    await setParameterAction(gov, "MM_FLOOR", 1n, parseEther("0.9"));
+  } catch (error) {
+    console.log(`   proposing MM_FLOOR = 0.9 for market 1: ${(error as Error).message}`);
+  }
+  const { id, eta } = await propose(gov, [await setParameterAction(gov, "MM_FLOOR", 1n, parseEther("0.02"))]);
+  console.log(`   proposed MM_FLOOR = 0.02 for market 1 as ${id.slice(0, 10)}..., ready at unix ${eta}`);
+  await hre.network.provider.send("evm_increaseTime", [Number(await timelock.getMinDelay())]);
+  await execute(gov, id);
+  console.log(
+    `   executed after the ${await timelock.getMinDelay()} s local delay: MM_FLOOR(1) = ${formatUnits(await riskConfig.get(0, 1), 18)}`,
+  );
+
+  console.log("\n9. The guardian pauses WBTC deposits: new deposits stop, withdrawals do not");
+  const guardian = await hre.ethers.getSigner((await hre.getNamedAccounts()).guardian);
+  await riskConfig.connect(guardian).setPaused(2, await wbtc.getAddress(), true);
+  try {
+    await a.deposit(1, wbtc, parseUnits("0.1", 8));
+  } catch (error) {
+    console.log(`   deposit refused: ${accounts.interface.parseError((error as { data: string }).data)?.name}`);
+  }
+  await a.withdraw(1, wbtc, parseUnits("0.1", 8));
+  console.log(`   withdrawal still works: account 1 WBTC ${formatUnits(await accounts.balanceOf(1, wbtc), 8)}`);
 
   console.log("\nDone. Markets, margin and liquidation join this demo as they land.");
 }
