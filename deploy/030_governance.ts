@@ -15,7 +15,8 @@ async function resolve(hre: HardhatRuntimeEnvironment, who: string): Promise<str
 /**
  * Governance: the TimelockController, RiskConfig with its initial parameters and keeper limits,
  * the guardian / keeper / revoker roles, and the hand-over: the timelock becomes the only admin of
- * every contract and the deployer keeps no role anywhere.
+ * every contract and the deployer renounces its admin roles (it keeps only what the config names
+ * it for: locally, timelock proposer and revoker).
  */
 const func: DeployFunction = async (hre) => {
   const { deployments, getNamedAccounts, network, ethers } = hre;

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { ethers, type Signer } from "ethers";
-import { PARAMS, formatParamValue, paramIndex, parseParamValue } from "./lib/params";
+import { PARAMS, formatParamValue, formatScope, paramIndex, parseParamValue } from "./lib/params";
 import {
   cancel,
   connect,
@@ -13,7 +13,7 @@ import {
   grantRoleAction,
   operations,
   propose,
-  setParameterAction,
+  parameterActions,
   type Action,
   type Governance,
 } from "./lib/governance";
@@ -126,14 +126,12 @@ export async function run(argv: string[], gov: Governance | (() => Promise<Gover
       const name = PARAMS[paramIndex(one(p, "param"))].name;
       const scope = parseScope(name, p.options.get("scope")?.[0]);
       const [set, value] = await g.riskConfig.tryGet(paramIndex(name), scope);
-      return [`${name} (scope ${scope}): ${set ? formatParamValue(paramIndex(name), value) : "not set"}`];
+      const shown = formatScope(paramIndex(name), scope);
+      return [`${name} (scope ${shown}): ${set ? formatParamValue(paramIndex(name), value) : "not set"}`];
     }
     case "propose": {
-      const actions: Action[] = [];
-      for (const text of p.options.get("set") ?? []) {
-        const { name, scope, value } = parseSet(text);
-        actions.push(await setParameterAction(g, name, scope, value));
-      }
+      const changes = (p.options.get("set") ?? []).map(parseSet);
+      const actions: Action[] = changes.length > 0 ? await parameterActions(g, changes) : [];
       for (const text of p.options.get("grant") ?? []) {
         const [role, account] = text.split(":");
         if (role !== "GUARDIAN" && role !== "RISK_KEEPER")
@@ -202,12 +200,21 @@ async function cli(): Promise<void> {
     const rpc = p.options.get("rpc")?.[0] ?? process.env.KEEL_RPC_URL ?? "http://127.0.0.1:8545";
     const key = p.options.get("private-key")?.[0] ?? process.env.KEEL_PRIVATE_KEY;
     const dir = p.options.get("deployments")?.[0] ?? path.join("deployments", "localhost");
-    const provider = new ethers.JsonRpcProvider(rpc, undefined, { staticNetwork: true });
+    // Probe the endpoint first: ethers retries network detection forever, printing as it goes.
+    let chainId: bigint;
     try {
-      await provider.getBlockNumber();
+      const response = await fetch(rpc, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      chainId = BigInt(((await response.json()) as { result: string }).result);
     } catch {
       throw new Error(`cannot reach ${rpc}`);
     }
+    const network = ethers.Network.from(chainId);
+    const provider = new ethers.JsonRpcProvider(rpc, network, { staticNetwork: network });
     const signer: Signer =
       key !== undefined ? new ethers.Wallet(key, provider) : new ethers.VoidSigner(ethers.ZeroAddress, provider);
     return connect(signer, {

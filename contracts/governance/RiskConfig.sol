@@ -73,11 +73,21 @@ contract RiskConfig is IRiskConfig, AccessControl {
 
     /// @inheritdoc IRiskConfig
     function setParameter(RiskParams.Param param, uint256 scope, uint256 value) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _validate(param, scope, value);
-        _store(param, scope, value);
-        // A governance change restarts the keeper's window from the new value.
-        (bool movable, ) = RiskParams.keeperDirection(param);
-        if (movable) _anchors[param][scope] = Anchor(uint192(value), uint64(block.timestamp));
+        _governanceSet(param, scope, value);
+    }
+
+    /// @notice Governance: several parameters in order, each checked against the state the
+    ///         previous ones left (so a batch that raises a taker fee before the maker fee passes).
+    ///         Scripts simulate a whole proposal with it before scheduling anything.
+    function setParameters(
+        RiskParams.Param[] calldata params,
+        uint256[] calldata scopes,
+        uint256[] calldata values
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (params.length != scopes.length || params.length != values.length) revert LengthMismatch();
+        for (uint256 i; i < params.length; ++i) {
+            _governanceSet(params[i], scopes[i], values[i]);
+        }
     }
 
     /// @inheritdoc IRiskConfig
@@ -158,6 +168,15 @@ contract RiskConfig is IRiskConfig, AccessControl {
         return (v.set, v.value);
     }
 
+    /// @notice The implied volatility options must price with: the configured value, raised to
+    ///         realized volatility times the floor factor when the market has since moved past it.
+    function impliedVolatility(address underlying) external view returns (uint256) {
+        uint256 scope = uint256(uint160(underlying));
+        uint256 floor = volatilityOracle.volatility(underlying).mulWadUp(get(RiskParams.Param.IV_FLOOR_FACTOR, scope));
+        uint256 configured = get(RiskParams.Param.IMPLIED_VOL, scope);
+        return configured > floor ? configured : floor;
+    }
+
     /// @notice Hard bounds of `param` (for scripts and front ends).
     function bounds(RiskParams.Param param) external pure returns (uint256 min, uint256 max) {
         return RiskParams.bounds(param);
@@ -214,6 +233,14 @@ contract RiskConfig is IRiskConfig, AccessControl {
 
     // ---------------------------------------------------------------- internals
 
+    function _governanceSet(RiskParams.Param param, uint256 scope, uint256 value) internal {
+        _validate(param, scope, value);
+        _store(param, scope, value);
+        // A governance change restarts the keeper's window from the new value.
+        (bool movable, ) = RiskParams.keeperDirection(param);
+        if (movable) _anchors[param][scope] = Anchor(uint192(value), uint64(block.timestamp));
+    }
+
     function _store(RiskParams.Param param, uint256 scope, uint256 value) internal {
         Value storage v = _values[param][scope];
         emit ParameterSet(param, scope, v.value, value, msg.sender);
@@ -240,6 +267,9 @@ contract RiskConfig is IRiskConfig, AccessControl {
     /// @dev Rules between parameters: fees (maker <= taker), the auction's discount ladder
     ///      (start <= fast <= cap, start < cap), position size within the open-interest caps,
     ///      and implied volatility at or above realized volatility times its floor factor.
+    ///      The position-size rule binds when the size is set, not when a cap is cut below it: an
+    ///      emergency cut of open interest (by the keeper or governance) is never blocked, and
+    ///      markets apply the smaller of the two.
     function _checkCross(RiskParams.Param p, uint256 scope, uint256 value) internal view {
         if (p == RiskParams.Param.MAKER_FEE) _atMost(p, value, RiskParams.Param.TAKER_FEE, scope);
         else if (p == RiskParams.Param.TAKER_FEE) _atLeast(p, value, RiskParams.Param.MAKER_FEE, scope);

@@ -57,6 +57,8 @@ interface IRiskConfig {
     error InvalidFeatureScope(Feature feature, uint256 scope);
     /// @notice The caller may not pause or unpause.
     error NotGuardian(address caller);
+    /// @notice The arrays of a batch differ in length.
+    error LengthMismatch();
     /// @notice An address argument is zero.
     error ZeroAddress();
 

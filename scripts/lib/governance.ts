@@ -4,7 +4,7 @@
 import { ethers, type Signer } from "ethers";
 import type { RiskConfig, TimelockController } from "../../typechain-types";
 import { RiskConfig__factory, TimelockController__factory } from "../../typechain-types";
-import { PARAMS, formatParamValue, paramIndex } from "./params";
+import { PARAMS, formatParamValue, formatScope, paramIndex } from "./params";
 
 export interface Governance {
   timelock: TimelockController;
@@ -52,24 +52,56 @@ export function describeError(error: unknown, ...contracts: { interface: ethers.
   return message.split("\n")[0];
 }
 
+export interface ParamChange {
+  name: string;
+  scope: bigint;
+  value: bigint;
+}
+
 /**
- * A RiskConfig.setParameter action, validated first against the chain's bounds and rules with
- * checkParameter: a value that would fail in the timelock fails here, before anything is sent.
+ * One RiskConfig.setParameter action per change, validated first as the timelock would apply
+ * them: the whole batch is simulated in order (RiskConfig.setParameters called from the
+ * timelock's address), so a value that would fail at execution fails here, before anything is
+ * sent, and a batch whose later values depend on earlier ones passes.
  */
-export async function setParameterAction(gov: Governance, name: string, scope: bigint, value: bigint): Promise<Action> {
-  const index = paramIndex(name);
-  try {
-    await gov.riskConfig.checkParameter(index, scope, value);
-  } catch (error) {
-    throw new Error(
-      `${PARAMS[index].name} = ${formatParamValue(index, value)} refused: ${describeError(error, gov.riskConfig)}`,
+export async function parameterActions(gov: Governance, changes: ParamChange[]): Promise<Action[]> {
+  const indexes = changes.map((c) => paramIndex(c.name));
+  const from = await gov.timelock.getAddress();
+  // A read-only runner: a signer-bound contract refuses a call "from" another address.
+  const reader = gov.riskConfig.connect(gov.signer.provider);
+  const simulate = (n: number) =>
+    reader.setParameters.staticCall(
+      indexes.slice(0, n),
+      changes.slice(0, n).map((c) => c.scope),
+      changes.slice(0, n).map((c) => c.value),
+      { from },
     );
+  try {
+    await simulate(changes.length);
+  } catch (batchError) {
+    // Name the first change that fails, with the chain's own reason.
+    for (let n = 1; n <= changes.length; n++) {
+      try {
+        await simulate(n);
+      } catch (error) {
+        const i = n - 1;
+        const value = formatParamValue(indexes[i], changes[i].value);
+        throw new Error(`${PARAMS[indexes[i]].name} = ${value} refused: ${describeError(error, gov.riskConfig)}`);
+      }
+    }
+    throw new Error(`the batch was refused: ${describeError(batchError, gov.riskConfig)}`);
   }
-  return {
-    target: await gov.riskConfig.getAddress(),
-    data: gov.riskConfig.interface.encodeFunctionData("setParameter", [index, scope, value]),
-    description: `RiskConfig.setParameter(${PARAMS[index].name}, scope ${scope}, ${formatParamValue(index, value)})`,
-  };
+  const target = await gov.riskConfig.getAddress();
+  return changes.map((c, i) => ({
+    target,
+    data: gov.riskConfig.interface.encodeFunctionData("setParameter", [indexes[i], c.scope, c.value]),
+    description: `RiskConfig.setParameter(${PARAMS[indexes[i]].name}, scope ${formatScope(indexes[i], c.scope)}, ${formatParamValue(indexes[i], c.value)})`,
+  }));
+}
+
+/** A single validated RiskConfig.setParameter action. */
+export async function setParameterAction(gov: Governance, name: string, scope: bigint, value: bigint): Promise<Action> {
+  return (await parameterActions(gov, [{ name, scope, value }]))[0];
 }
 
 /** A role grant on RiskConfig (grants are timelocked like every other change). */
@@ -175,7 +207,7 @@ export function describeAction(gov: Governance, action: { target: string; data: 
     const call = gov.riskConfig.interface.parseTransaction({ data: action.data });
     if (call?.name === "setParameter") {
       const index = Number(call.args[0]);
-      return `setParameter(${PARAMS[index]?.name ?? index}, scope ${call.args[1]}, ${formatParamValue(index, call.args[2])})`;
+      return `setParameter(${PARAMS[index]?.name ?? index}, scope ${formatScope(index, call.args[1])}, ${formatParamValue(index, call.args[2])})`;
     }
     if (call !== null) return `${call.name}(${call.args.map((a) => String(a)).join(", ")})`;
   } catch {

@@ -1,7 +1,7 @@
 // RiskParams.Param in TypeScript: the same names in the same order (the enum's numbering), with
 // each parameter's unit, so scripts can take "0.02" or "4h" and send contract units.
 // test/governance tests check this table against the contract's bounds for every entry.
-import { parseUnits, formatUnits } from "ethers";
+import { getAddress, parseUnits, formatUnits, toBeHex } from "ethers";
 
 export type Unit = "wad" | "seconds" | "count";
 
@@ -83,4 +83,12 @@ export function formatParamValue(index: number, value: bigint): string {
   if (unit === "wad") return formatUnits(value, 18);
   if (unit === "seconds") return `${value}s`;
   return value.toString();
+}
+
+/** A scope as people read it: the market id, the underlying's address, or "global". */
+export function formatScope(index: number, scope: bigint): string {
+  const kind = PARAMS[index]?.scope;
+  if (kind === "underlying" && scope > 0n && scope < 1n << 160n) return getAddress(toBeHex(scope, 20));
+  if (kind === "global" && scope === 0n) return "global";
+  return scope.toString();
 }
