@@ -37,6 +37,15 @@ const config: HardhatUserConfig = {
   networks: {
     hardhat: {},
     localhost: { url: "http://127.0.0.1:8545" },
+    // Real networks only when their RPC URL is in the environment; keys never live in the repo.
+    ...(process.env.MAINNET_RPC_URL
+      ? {
+          mainnet: {
+            url: process.env.MAINNET_RPC_URL,
+            accounts: process.env.KEEL_DEPLOYER_KEY ? [process.env.KEEL_DEPLOYER_KEY] : [],
+          },
+        }
+      : {}),
   },
   namedAccounts: {
     deployer: { default: 0 },

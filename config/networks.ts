@@ -252,9 +252,70 @@ const local: NetworkConfig = {
   pool: { cooldown: 24 * 3600, claimWindow: 48 * 3600 },
 };
 
+/** Ethereum mainnet: real tokens, feeds and pools by address; governance keys from the environment. */
+const mainnet: NetworkConfig = {
+  mocks: false,
+  settlement: {
+    symbol: "USDC",
+    decimals: 6,
+    address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
+    cap: parseUnits("10000000", 6),
+  },
+  collaterals: [
+    {
+      symbol: "WETH",
+      decimals: 18,
+      address: "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
+      weight: parseUnits("0.85", 18),
+      cap: parseUnits("2000", 18),
+    },
+    {
+      symbol: "WBTC",
+      decimals: 8,
+      address: "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599",
+      weight: parseUnits("0.8", 18),
+      cap: parseUnits("100", 8),
+    },
+  ],
+  oracles: {
+    assets: local.oracles.assets.map((asset) => ({
+      ...asset,
+      chainlink: {
+        ...asset.chainlink,
+        mockAnswer: undefined,
+        // Chainlink ETH / USD and BTC / USD (8 decimals, 1 h heartbeat, 0.5% deviation).
+        feed:
+          asset.symbol === "WETH"
+            ? "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419"
+            : "0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c",
+      },
+      twap: {
+        // Uniswap v3 USDC / WETH 0.05% and WBTC / USDC 0.3%.
+        pool:
+          asset.symbol === "WETH"
+            ? "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
+            : "0x99ac8cA7087fA4A2A1FB6357269965A2014ABc35",
+        window: 1800,
+        minCardinality: 150,
+      },
+    })),
+  },
+  governance: {
+    ...local.governance,
+    // Every change is visible for two days before it takes effect.
+    timelockDelay: 48 * 3600,
+    proposer: process.env.KEEL_GOVERNANCE_MULTISIG ?? "unset: KEEL_GOVERNANCE_MULTISIG",
+    revoker: process.env.KEEL_GOVERNANCE_MULTISIG ?? "unset: KEEL_GOVERNANCE_MULTISIG",
+    guardian: process.env.KEEL_GUARDIAN ?? "unset: KEEL_GUARDIAN",
+    keeper: process.env.KEEL_RISK_KEEPER ?? "unset: KEEL_RISK_KEEPER",
+  },
+  pool: { cooldown: 72 * 3600, claimWindow: 48 * 3600 },
+};
+
 export const networks: Record<string, NetworkConfig> = {
   hardhat: local,
   localhost: local,
+  mainnet,
 };
 
 export function networkConfig(name: string): NetworkConfig {

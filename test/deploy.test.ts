@@ -4,6 +4,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { deployGovernedKeel, deployKeel } from "../scripts/lib/deployment";
 import { timelockSigner } from "./helpers/governance";
 import verifyDeployment from "../deploy/099_verify";
+import { networks } from "../config/networks";
 
 describe("deployment", () => {
   it("lists USDC at weight 1 and WETH / WBTC at their configured haircuts and caps", async () => {
@@ -65,5 +66,23 @@ describe("deployment", () => {
         "  - WETH weight: is 500000000000000000, expected 850000000000000000\n" +
         "  - LiquidityPool cooldown: is 3600, expected 86400",
     );
+  });
+
+  it("sets the timelock delay per network: a few seconds locally, 48 hours on mainnet", () => {
+    expect(networks.hardhat.governance.timelockDelay).to.equal(2);
+    expect(networks.localhost.governance.timelockDelay).to.equal(2);
+    expect(networks.mainnet.governance.timelockDelay).to.equal(172_800);
+  });
+
+  it("names real, checksummed addresses for every mainnet token, feed and pool, and deploys no mocks there", () => {
+    const m = networks.mainnet;
+    expect(m.mocks).to.equal(false);
+    const addresses = [
+      m.settlement.address,
+      ...m.collaterals.map((c) => c.address),
+      ...m.oracles.assets.flatMap((a) => [a.chainlink.feed, a.twap.pool]),
+    ];
+    expect(addresses).to.have.length(7);
+    for (const address of addresses) expect(ethers.getAddress(address!)).to.equal(address);
   });
 });
