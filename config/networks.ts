@@ -141,6 +141,14 @@ function optionsOn(symbol: string, o: { iv: string; delta: string; seriesOi: str
   ];
 }
 
+/** Deviation bound and circuit breaker for a major crypto asset against USD. */
+const CRYPTO_GUARD: OracleAssetConfig["guard"] = {
+  maxDeviation: parseUnits("0.03", 18),
+  breakerMaxMove: parseUnits("0.2", 18),
+  breakerWindow: 3600,
+  degradedCooldown: 1800,
+};
+
 const local: NetworkConfig = {
   mocks: true,
   settlement: { symbol: "USDC", decimals: 6, cap: parseUnits("100000000", 6) },
@@ -161,12 +169,7 @@ const local: NetworkConfig = {
           maxAnswer: parseUnits("1000000", 8),
         },
         twap: { seedPrice: "3000", seedBase: "1000", window: 1800, minCardinality: 100 },
-        guard: {
-          maxDeviation: parseUnits("0.03", 18),
-          breakerMaxMove: parseUnits("0.2", 18),
-          breakerWindow: 3600,
-          degradedCooldown: 1800,
-        },
+        guard: CRYPTO_GUARD,
         volatility: {
           lambda: parseUnits("0.94", 18),
           minVol: parseUnits("0.2", 18),
@@ -185,12 +188,7 @@ const local: NetworkConfig = {
           maxAnswer: parseUnits("10000000", 8),
         },
         twap: { seedPrice: "60000", seedBase: "50", window: 1800, minCardinality: 100 },
-        guard: {
-          maxDeviation: parseUnits("0.03", 18),
-          breakerMaxMove: parseUnits("0.2", 18),
-          breakerWindow: 3600,
-          degradedCooldown: 1800,
-        },
+        guard: CRYPTO_GUARD,
         volatility: {
           lambda: parseUnits("0.94", 18),
           minVol: parseUnits("0.15", 18),

@@ -1,7 +1,7 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { networkConfig } from "../config/networks";
-import { resolveScope } from "../scripts/lib/tokens";
+import { GOVERNED_CONTRACTS, resolveScope } from "../scripts/lib/tokens";
 import { paramIndex } from "../scripts/lib/params";
 
 /** A named account (hardhat-deploy) or a literal address. */
@@ -70,14 +70,7 @@ const func: DeployFunction = async (hre) => {
 
   // Hand-over: every admin role to the timelock, then the deployer renounces its own.
   const admin = ethers.ZeroHash; // DEFAULT_ADMIN_ROLE
-  for (const name of [
-    "MarginAccounts",
-    "LiquidityPool",
-    "InsuranceFund",
-    "PriceOracle",
-    "VolatilityOracle",
-    "RiskConfig",
-  ]) {
+  for (const name of GOVERNED_CONTRACTS) {
     const contract = await ethers.getContractAt("AccessControl", (await deployments.get(name)).address, signer);
     await (await contract.grantRole(admin, timelock.address)).wait();
     await (await contract.renounceRole(admin, deployer)).wait();

@@ -1,6 +1,6 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { networkConfig } from "../config/networks";
-import { resolveScope, tokenAddress } from "../scripts/lib/tokens";
+import { GOVERNED_CONTRACTS, resolveScope, tokenAddress } from "../scripts/lib/tokens";
 import { paramIndex } from "../scripts/lib/params";
 
 /**
@@ -28,15 +28,7 @@ const func: DeployFunction = async (hre) => {
     (await deployments.get("TimelockController")).address,
   );
   const risk = await ethers.getContractAt("RiskConfig", (await deployments.get("RiskConfig")).address);
-  const governed = [
-    "MarginAccounts",
-    "LiquidityPool",
-    "InsuranceFund",
-    "PriceOracle",
-    "VolatilityOracle",
-    "RiskConfig",
-  ];
-  for (const name of governed) {
+  for (const name of GOVERNED_CONTRACTS) {
     const contract = await ethers.getContractAt("AccessControl", (await deployments.get(name)).address);
     expect(`${name}: timelock is admin`, await contract.hasRole(admin, await timelock.getAddress()), true);
     expect(`${name}: deployer is not admin`, await contract.hasRole(admin, deployer), false);

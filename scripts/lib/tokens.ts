@@ -19,3 +19,13 @@ export async function resolveScope(
   if (collateral === undefined) throw new Error(`unknown underlying "${scope}"`);
   return BigInt(await tokenAddress(hre, collateral));
 }
+
+/** Every contract whose only admin is the timelock once the deploy hands over. */
+export const GOVERNED_CONTRACTS = [
+  "MarginAccounts",
+  "LiquidityPool",
+  "InsuranceFund",
+  "PriceOracle",
+  "VolatilityOracle",
+  "RiskConfig",
+] as const;
