@@ -48,31 +48,46 @@ const func: DeployFunction = async (hre) => {
     ],
     log: false,
   });
-  if (!deployed.newlyDeployed) return;
   const risk = await ethers.getContractAt("RiskConfig", deployed.address, signer);
-
-  for (const s of gov.params) {
-    await (await risk.setParameter(paramIndex(s.param), await resolveScope(hre, config, s.scope), s.value)).wait();
+  const admin = ethers.ZeroHash; // DEFAULT_ADMIN_ROLE
+  // Every step below is idempotent: a deploy that failed half-way is finished by running it again.
+  if (await risk.hasRole(admin, deployer)) {
+    for (const s of gov.params) {
+      const index = paramIndex(s.param);
+      const scope = await resolveScope(hre, config, s.scope);
+      const [set, value] = await risk.tryGet(index, scope);
+      if (!set || value !== s.value) await (await risk.setParameter(index, scope, s.value)).wait();
+    }
+    for (const k of gov.keeperLimits) {
+      const index = paramIndex(k.param);
+      const scope = await resolveScope(hre, config, k.scope);
+      const limits = [k.bandMin, k.bandMax, k.loosenStep, k.tightenStep, BigInt(k.window)];
+      const current = await risk.keeperLimits(index, scope);
+      if (current.some((v, i) => v !== limits[i])) {
+        const [bandMin, bandMax, loosenStep, tightenStep, window] = limits;
+        await (await risk.setKeeperLimits(index, scope, { bandMin, bandMax, loosenStep, tightenStep, window })).wait();
+      }
+    }
+    for (const [role, who] of [
+      [await risk.GUARDIAN_ROLE(), gov.guardian],
+      [await risk.RISK_KEEPER_ROLE(), gov.keeper],
+    ] as const) {
+      const account = await resolve(hre, who);
+      if (!(await risk.hasRole(role, account))) await (await risk.grantRole(role, account)).wait();
+    }
   }
-  for (const k of gov.keeperLimits) {
-    const limits = {
-      bandMin: k.bandMin,
-      bandMax: k.bandMax,
-      loosenStep: k.loosenStep,
-      tightenStep: k.tightenStep,
-      window: k.window,
-    };
-    await (await risk.setKeeperLimits(paramIndex(k.param), await resolveScope(hre, config, k.scope), limits)).wait();
+  const pauser = await accounts.PAUSER_ROLE();
+  if ((await accounts.hasRole(admin, deployer)) && !(await accounts.hasRole(pauser, deployed.address))) {
+    await (await accounts.grantRole(pauser, deployed.address)).wait();
   }
-  await (await risk.grantRole(await risk.GUARDIAN_ROLE(), await resolve(hre, gov.guardian))).wait();
-  await (await risk.grantRole(await risk.RISK_KEEPER_ROLE(), await resolve(hre, gov.keeper))).wait();
-  await (await accounts.grantRole(await accounts.PAUSER_ROLE(), deployed.address)).wait();
 
   // Hand-over: every admin role to the timelock, then the deployer renounces its own.
-  const admin = ethers.ZeroHash; // DEFAULT_ADMIN_ROLE
   for (const name of GOVERNED_CONTRACTS) {
     const contract = await ethers.getContractAt("AccessControl", (await deployments.get(name)).address, signer);
-    await (await contract.grantRole(admin, timelock.address)).wait();
+    if (!(await contract.hasRole(admin, deployer))) continue;
+    if (!(await contract.hasRole(admin, timelock.address))) {
+      await (await contract.grantRole(admin, timelock.address)).wait();
+    }
     await (await contract.renounceRole(admin, deployer)).wait();
   }
 };

@@ -560,6 +560,14 @@ describe("LiquidityPool", () => {
       expect(await pool.pnlSource()).to.equal(ethers.ZeroAddress);
     });
 
+    it("reverts NotAContract when the PnL source is an address without code", async () => {
+      const { pool, admin, alice } = await loadFixture(poolFixture);
+      await expect(pool.connect(admin).setPnlSource(alice.address))
+        .to.be.revertedWithCustomError(pool, "NotAContract")
+        .withArgs(alice.address);
+      expect(await pool.pnlSource()).to.equal(ethers.ZeroAddress);
+    });
+
     it("reverts setPnlSource by an account without the admin role", async () => {
       const { pool, alice, pnlSource } = await loadFixture(poolFixture);
       await expect(pool.connect(alice).setPnlSource(await pnlSource.getAddress()))

@@ -1042,6 +1042,37 @@ describe("PriceOracle", () => {
       expect(await f.oracle.poke.staticCall(f.asset)).to.equal(OK);
     });
 
+    it("trips on a crash in steps each below the bound, measured from the price its window opened at", async () => {
+      const f = await acceptedWithoutTwap();
+      // Opened at 3000: -10% a round, every 5 minutes, each poked. -10%, -19%: no trip; -27.1%: trip.
+      expect(await f.oracle.breakerAnchor(f.asset)).to.deep.equal([wad(SEED_ANSWER), f.updatedAt, 2n]);
+      let at = f.updatedAt;
+      for (const price of ["2700", "2430"]) {
+        at = await pushAnswer(f, answer(price), at + 300n);
+        await expect(f.oracle.poke(f.asset)).not.to.emit(f.oracle, "CircuitBreakerTripped");
+      }
+      at = await pushAnswer(f, answer("2187"), at + 300n);
+      const pokedAt = at + 1n;
+      await time.setNextBlockTimestamp(pokedAt);
+      await expect(f.oracle.poke(f.asset))
+        .to.emit(f.oracle, "CircuitBreakerTripped")
+        .withArgs(f.asset, wad(SEED_ANSWER), wad(answer("2187")), pokedAt + COOLDOWN);
+      // The window still opens at 3000; the last accepted round is the latest.
+      expect(await f.oracle.breakerAnchor(f.asset)).to.deep.equal([wad(SEED_ANSWER), f.updatedAt, 2n]);
+      expect(await f.oracle.lastAccepted(f.asset)).to.deep.equal([wad(answer("2187")), at, 5n]);
+    });
+
+    it("rolls the window to the first round accepted after it has passed, comparing that round with the previous one only", async () => {
+      const f = await acceptedWithoutTwap();
+      const first = await pushAnswer(f, answer("2700"), f.updatedAt + 600n);
+      await f.oracle.poke(f.asset);
+      // 3001 s later the window (opened at 3000) has passed: 2300 is compared with 2700 only (-14.8%).
+      const rolled = await pushAnswer(f, answer("2300"), f.updatedAt + BREAKER_WINDOW + 1n);
+      expect(rolled - first).to.be.lessThanOrEqual(BREAKER_WINDOW);
+      await expect(f.oracle.poke(f.asset)).not.to.emit(f.oracle, "CircuitBreakerTripped");
+      expect(await f.oracle.breakerAnchor(f.asset)).to.deep.equal([wad(answer("2300")), rolled, 4n]);
+    });
+
     it("never trips on the first accepted round, having no reference to compare it with", async () => {
       const f = await twapReady();
       await f.oracle.setTwap(f.asset, ethers.ZeroAddress, ethers.ZeroAddress, 0n, 0n);

@@ -224,6 +224,9 @@ async function makeRoomForBounds(f: Governed, name: string): Promise<void> {
     await f.volatility.connect(f.governance).configure(f.weth, wad("0.94"), wad("0.05"), wad("0.1"), wad("0.1"));
     expect(await f.volatility.volatility(f.weth)).to.equal(wad("0.1"));
     await risk.setParameter(IV_FLOOR_FACTOR, f.WETH, wad("0.5"));
+  } else if (name === "IV_FLOOR_FACTOR") {
+    // The maximum factor 2 puts WETH's floor at 0.6 * 2 = 1.2: implied vol must be there first.
+    await risk.setParameter(IMPLIED_VOL, f.WETH, wad("1.2"));
   } else if (name === "AUCTION_START_DISCOUNT") {
     // start <= fast and start < cap: the maximum 0.1 needs fast >= 0.1 (cap is 0.15).
     await risk.setParameter(AUCTION_FAST_DISCOUNT, 0, wad("0.1"));
@@ -484,10 +487,24 @@ describe("RiskConfig", () => {
       // Deployed: WETH realized vol 0.6, factor 0.8 (floor 0.48), implied vol 0.7.
       expect(await f.volatility.volatility(f.weth)).to.equal(wad("0.6"));
       expect(await risk.impliedVolatility(f.weth)).to.equal(wad("0.7"));
-      // Raising the factor to 2 puts the floor at 1.2, above the configured 0.7: the floor wins.
-      await risk.setParameter(IV_FLOOR_FACTOR, f.WETH, wad("2"));
+      // Realized vol rises to 1.0 (here through its clamp): the floor 0.8 is above 0.7 and wins.
+      await f.volatility.connect(f.governance).configure(f.weth, wad("0.94"), wad("1"), wad("5"), wad("1"));
+      expect(await f.volatility.volatility(f.weth)).to.equal(wad("1"));
       expect(await risk.get(IMPLIED_VOL, f.WETH)).to.equal(wad("0.7"));
-      expect(await risk.impliedVolatility(f.weth)).to.equal(wad("1.2"));
+      expect(await risk.impliedVolatility(f.weth)).to.equal(wad("0.8"));
+    });
+
+    it("refuses a floor factor that would leave the configured implied vol below its new floor", async () => {
+      const f = await governed();
+      const risk = f.riskConfig.connect(f.governance);
+      // 0.6 * 2 = 1.2 > 0.7.
+      await expect(risk.setParameter(IV_FLOOR_FACTOR, f.WETH, wad("2")))
+        .to.be.revertedWithCustomError(risk, "ImpliedVolBelowFloor")
+        .withArgs(f.WETH, wad("0.7"), wad("1.2"));
+      // 0.7 / 0.6 = 1.1666...: 1.16 gives a floor of 0.696, accepted.
+      await expect(risk.setParameter(IV_FLOOR_FACTOR, f.WETH, wad("1.16")))
+        .to.emit(risk, "ParameterSet")
+        .withArgs(IV_FLOOR_FACTOR, f.WETH, wad("0.8"), wad("1.16"), f.governance.address);
     });
 
     it("refuses an auction start discount above the fast discount, and accepts it equal", async () => {
@@ -842,7 +859,7 @@ describe("RiskConfig", () => {
       expect(await anchorOf(keeper, MAX_OI_LONG, MARKET)).to.deep.equal([OI_MARKET_1, since]);
     });
 
-    it("re-anchors at the current value once the window has passed", async () => {
+    it("re-anchors at the current value a full window after the window opened and after its last loosening", async () => {
       const f = await governed();
       const since = await freshOiWindow(f, OI_MARKET_1);
       const keeper = f.riskConfig.connect(f.keeper);
@@ -850,15 +867,35 @@ describe("RiskConfig", () => {
       await keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("21000"));
       expect(await anchorOf(keeper, MAX_OI_LONG, MARKET)).to.deep.equal([OI_MARKET_1, since]);
 
+      // One second later the window has passed, but the loosening was one second ago: a second
+      // 10% step must wait a full window after it. 23,100 is 3,100 from the standing anchor.
       await time.setNextBlockTimestamp(since + DAY);
-      // 23,100 = 21,000 + 10%: 3,100 from the old anchor, allowed from the new one.
+      await expect(keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("23100")))
+        .to.be.revertedWithCustomError(keeper, "KeeperStepExceeded")
+        .withArgs(MAX_OI_LONG, wad("23100"), OI_MARKET_1, wad("2000"));
+
+      await time.setNextBlockTimestamp(since + 2n * DAY - 1n);
       await expect(keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("23100")))
         .to.emit(keeper, "ParameterSet")
         .withArgs(MAX_OI_LONG, MARKET, wad("21000"), wad("23100"), f.keeper.address);
-      expect(await anchorOf(keeper, MAX_OI_LONG, MARKET)).to.deep.equal([wad("21000"), since + DAY]);
+      expect(await anchorOf(keeper, MAX_OI_LONG, MARKET)).to.deep.equal([wad("21000"), since + 2n * DAY - 1n]);
       await expect(keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("23100") + 1n))
         .to.be.revertedWithCustomError(keeper, "KeeperStepExceeded")
         .withArgs(MAX_OI_LONG, wad("23100") + 1n, wad("21000"), wad("2100"));
+    });
+
+    it("re-anchors a full window after it opened when the keeper only tightened", async () => {
+      const f = await governed();
+      const since = await freshOiWindow(f, OI_MARKET_1);
+      const keeper = f.riskConfig.connect(f.keeper);
+      await time.setNextBlockTimestamp(since + DAY - 1n);
+      await keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("15000"));
+      await time.setNextBlockTimestamp(since + DAY);
+      // The new window opens at 15,000: +10% is 16,500.
+      await expect(keeper.keeperSetParameter(MAX_OI_LONG, MARKET, wad("16500")))
+        .to.emit(keeper, "ParameterSet")
+        .withArgs(MAX_OI_LONG, MARKET, wad("15000"), wad("16500"), f.keeper.address);
+      expect(await anchorOf(keeper, MAX_OI_LONG, MARKET)).to.deep.equal([wad("15000"), since + DAY]);
     });
 
     it("refuses a value outside the keeper's band with KeeperOutOfBand", async () => {
@@ -1168,11 +1205,47 @@ describe("RiskConfig", () => {
       await expect(risk.setPaused(OPEN_POSITION, MARKET, true))
         .to.emit(risk, "PauseSet")
         .withArgs(OPEN_POSITION, MARKET, true, f.governance.address);
-      await expect(risk.setPaused(DEPOSIT, f.USDC, true))
+      await expect(risk.setPaused(DEPOSIT, f.WETH, true))
         .to.emit(f.accounts, "DepositPausedSet")
-        .withArgs(await f.usdc.getAddress(), true);
+        .withArgs(await f.weth.getAddress(), true);
       expect(await risk.isPaused(OPEN_POSITION, MARKET)).to.equal(true);
-      expect(await risk.isPaused(DEPOSIT, f.USDC)).to.equal(true);
+      expect(await risk.isPaused(DEPOSIT, f.WETH)).to.equal(true);
+    });
+
+    it("never pauses deposits of the settlement stablecoin: adding margin always works", async () => {
+      const f = await governed();
+      for (const caller of [f.guardian, f.governance]) {
+        await expect(f.riskConfig.connect(caller).setPaused(DEPOSIT, f.USDC, true))
+          .to.be.revertedWithCustomError(f.riskConfig, "InvalidFeatureScope")
+          .withArgs(DEPOSIT, f.USDC);
+      }
+      expect(await f.riskConfig.settlementToken()).to.equal(await f.usdc.getAddress());
+    });
+
+    it("lets the guardian lift its own pause but not one governance imposed, which governance lifts", async () => {
+      const f = await governed();
+      const guardian = f.riskConfig.connect(f.guardian);
+      const risk = f.riskConfig.connect(f.governance);
+      await guardian.setPaused(OPEN_POSITION, MARKET, true);
+      await expect(guardian.setPaused(OPEN_POSITION, MARKET, false))
+        .to.emit(guardian, "PauseSet")
+        .withArgs(OPEN_POSITION, MARKET, false, f.guardian.address);
+      await risk.setPaused(OPEN_POSITION, MARKET, true);
+      await expect(guardian.setPaused(OPEN_POSITION, MARKET, false))
+        .to.be.revertedWithCustomError(guardian, "PausedByGovernance")
+        .withArgs(OPEN_POSITION, MARKET);
+      // Re-pausing by the guardian does not launder governance's pause: still governance's to lift.
+      await guardian.setPaused(OPEN_POSITION, MARKET, true);
+      await expect(guardian.setPaused(OPEN_POSITION, MARKET, false))
+        .to.be.revertedWithCustomError(guardian, "PausedByGovernance")
+        .withArgs(OPEN_POSITION, MARKET);
+      expect(await risk.isPaused(OPEN_POSITION, MARKET)).to.equal(true);
+      await risk.setPaused(OPEN_POSITION, MARKET, false);
+      expect(await risk.isPaused(OPEN_POSITION, MARKET)).to.equal(false);
+      await risk.setPaused(DEPOSIT, f.WETH, true);
+      await expect(guardian.setPaused(DEPOSIT, f.WETH, false))
+        .to.be.revertedWithCustomError(guardian, "PausedByGovernance")
+        .withArgs(DEPOSIT, f.WETH);
     });
 
     it("refuses anyone else with NotGuardian", async () => {
@@ -1309,6 +1382,14 @@ describe("RiskConfig", () => {
         .to.emit(f.riskConfig, "RoleRevokedImmediately")
         .withArgs(GUARDIAN_ROLE, f.guardian.address, f.governance.address);
       expect(await f.riskConfig.hasRole(GUARDIAN_ROLE, f.guardian.address)).to.equal(false);
+    });
+
+    it("refuses to revoke a role from an account that does not hold it, emitting nothing", async () => {
+      const f = await governed();
+      const revoker = f.riskConfig.connect(f.deployer);
+      await expect(revoker.revokeImmediately(GUARDIAN_ROLE, f.stranger.address))
+        .to.be.revertedWithCustomError(revoker, "NotRoleHolder")
+        .withArgs(GUARDIAN_ROLE, f.stranger.address);
     });
 
     it("refuses to revoke the admin or the revoker role with NotRevocable", async () => {

@@ -4,6 +4,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { deployGovernedKeel, deployKeel } from "../scripts/lib/deployment";
 import { timelockSigner } from "./helpers/governance";
 import verifyDeployment from "../deploy/099_verify";
+import deployGovernance from "../deploy/030_governance";
 import { networks } from "../config/networks";
 
 describe("deployment", () => {
@@ -66,6 +67,15 @@ describe("deployment", () => {
         "  - WETH weight: is 500000000000000000, expected 850000000000000000\n" +
         "  - LiquidityPool cooldown: is 3600, expected 86400",
     );
+  });
+
+  it("runs the governance step again without sending anything once it is complete", async () => {
+    await loadFixture(deployGovernedKeel);
+    const [deployer] = await ethers.getSigners();
+    const nonce = await ethers.provider.getTransactionCount(deployer.address);
+    await deployGovernance(hre);
+    expect(await ethers.provider.getTransactionCount(deployer.address)).to.equal(nonce);
+    await verifyDeployment(hre);
   });
 
   it("sets the timelock delay per network: a few seconds locally, 48 hours on mainnet", () => {

@@ -13,6 +13,8 @@ interface IDepositPausable {
     function setDepositPaused(address token, bool paused) external;
 
     function depositPaused(address token) external view returns (bool);
+
+    function settlementToken() external view returns (address);
 }
 
 /// @title RiskConfig
@@ -35,19 +37,26 @@ contract RiskConfig is IRiskConfig, AccessControl {
         bool set;
     }
 
-    /// @dev The keeper's reference: the value when its current window opened.
+    /// @dev The keeper's reference: the value when its current window opened, and when it last
+    ///      loosened (a new window opens only a full window after both, so two loosening steps
+    ///      are never closer than one window, even across a window's edge).
     struct Anchor {
-        uint192 value;
+        uint128 value;
         uint64 windowStart;
+        uint64 lastLoosenAt;
     }
 
     IVolatilityOracle public immutable volatilityOracle;
     IDepositPausable public immutable marginAccounts;
+    /// @notice MarginAccounts' settlement stablecoin, whose deposits are never paused.
+    address public immutable settlementToken;
 
     mapping(RiskParams.Param => mapping(uint256 scope => Value)) internal _values;
     mapping(RiskParams.Param => mapping(uint256 scope => KeeperLimits)) internal _limits;
     mapping(RiskParams.Param => mapping(uint256 scope => Anchor)) internal _anchors;
     mapping(Feature => mapping(uint256 scope => bool)) internal _paused;
+    /// @dev Pauses governance imposed: the guardian cannot lift them.
+    mapping(Feature => mapping(uint256 scope => bool)) internal _pausedByGovernance;
 
     /// @param governance The TimelockController: the only admin.
     /// @param revoker The governance multisig: may revoke the guardian or the keeper at once.
@@ -67,6 +76,7 @@ contract RiskConfig is IRiskConfig, AccessControl {
         _grantRole(REVOKER_ROLE, revoker);
         volatilityOracle = volatilityOracle_;
         marginAccounts = marginAccounts_;
+        settlementToken = marginAccounts_.settlementToken();
     }
 
     // ---------------------------------------------------------------- parameters
@@ -106,15 +116,17 @@ contract RiskConfig is IRiskConfig, AccessControl {
         if (!current.set) revert ParameterNotSet(param, scope);
 
         Anchor memory a = _anchors[param][scope];
-        if (block.timestamp >= uint256(a.windowStart) + limits.window) {
-            a = Anchor(uint192(current.value), uint64(block.timestamp));
-            _anchors[param][scope] = a;
+        uint256 since = a.windowStart > a.lastLoosenAt ? a.windowStart : a.lastLoosenAt;
+        if (block.timestamp >= since + limits.window) {
+            a = Anchor(uint128(current.value), uint64(block.timestamp), a.lastLoosenAt);
         }
         bool tightening = tightenUp ? value >= a.value : value <= a.value;
         // Steps are fractions of the anchor, rounded down: the keeper's reach is never larger.
         uint256 maxMove = uint256(a.value).mulWad(tightening ? limits.tightenStep : limits.loosenStep);
         uint256 move = value > a.value ? value - a.value : a.value - value;
         if (move > maxMove) revert KeeperStepExceeded(param, value, a.value, maxMove);
+        if (!tightening) a.lastLoosenAt = uint64(block.timestamp);
+        _anchors[param][scope] = a;
 
         _validate(param, scope, value);
         _store(param, scope, value);
@@ -172,7 +184,7 @@ contract RiskConfig is IRiskConfig, AccessControl {
     ///         realized volatility times the floor factor when the market has since moved past it.
     function impliedVolatility(address underlying) external view returns (uint256) {
         uint256 scope = uint256(uint160(underlying));
-        uint256 floor = volatilityOracle.volatility(underlying).mulWadUp(get(RiskParams.Param.IV_FLOOR_FACTOR, scope));
+        uint256 floor = _ivFloor(scope, get(RiskParams.Param.IV_FLOOR_FACTOR, scope));
         uint256 configured = get(RiskParams.Param.IMPLIED_VOL, scope);
         return configured > floor ? configured : floor;
     }
@@ -198,13 +210,18 @@ contract RiskConfig is IRiskConfig, AccessControl {
     /// @dev Only these three features exist. Closing or reducing positions, withdrawing healthy
     ///      collateral, settlement and liquidation have no pause anywhere in the protocol.
     function setPaused(Feature feature, uint256 scope, bool paused) external {
-        if (!hasRole(GUARDIAN_ROLE, msg.sender) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
-            revert NotGuardian(msg.sender);
-        }
+        bool governance = hasRole(DEFAULT_ADMIN_ROLE, msg.sender);
+        if (!governance && !hasRole(GUARDIAN_ROLE, msg.sender)) revert NotGuardian(msg.sender);
         if (scope == 0 || (feature == Feature.OpenPosition && scope > type(uint32).max) || scope > type(uint160).max) {
             revert InvalidFeatureScope(feature, scope);
         }
+        // Lifting a pause raises risk: the guardian may lift its own pauses, never governance's.
+        if (!governance && !paused && _pausedByGovernance[feature][scope]) revert PausedByGovernance(feature, scope);
+        if (governance) _pausedByGovernance[feature][scope] = paused;
         if (feature == Feature.Deposit) {
+            // Depositing the settlement stablecoin is how a trader adds margin, the one thing that
+            // works even when prices are Down: it is never paused.
+            if (address(uint160(scope)) == settlementToken) revert InvalidFeatureScope(feature, scope);
             marginAccounts.setDepositPaused(address(uint160(scope)), paused);
         } else {
             _paused[feature][scope] = paused;
@@ -227,7 +244,7 @@ contract RiskConfig is IRiskConfig, AccessControl {
             revert AccessControlUnauthorizedAccount(msg.sender, REVOKER_ROLE);
         }
         if (role != GUARDIAN_ROLE && role != RISK_KEEPER_ROLE) revert NotRevocable(role);
-        _revokeRole(role, account);
+        if (!_revokeRole(role, account)) revert NotRoleHolder(role, account);
         emit RoleRevokedImmediately(role, account, msg.sender);
     }
 
@@ -238,7 +255,7 @@ contract RiskConfig is IRiskConfig, AccessControl {
         _store(param, scope, value);
         // A governance change restarts the keeper's window from the new value.
         (bool movable, ) = RiskParams.keeperDirection(param);
-        if (movable) _anchors[param][scope] = Anchor(uint192(value), uint64(block.timestamp));
+        if (movable) _anchors[param][scope] = Anchor(uint128(value), uint64(block.timestamp), 0);
     }
 
     function _store(RiskParams.Param param, uint256 scope, uint256 value) internal {
@@ -288,10 +305,21 @@ contract RiskConfig is IRiskConfig, AccessControl {
             if (set && value <= start)
                 revert CrossParameterRule(p, value, RiskParams.Param.AUCTION_START_DISCOUNT, start);
         } else if (p == RiskParams.Param.IMPLIED_VOL) {
-            uint256 factor = get(RiskParams.Param.IV_FLOOR_FACTOR, scope);
-            uint256 floor = volatilityOracle.volatility(address(uint160(scope))).mulWadUp(factor);
+            uint256 floor = _ivFloor(scope, get(RiskParams.Param.IV_FLOOR_FACTOR, scope));
             if (value < floor) revert ImpliedVolBelowFloor(scope, value, floor);
+        } else if (p == RiskParams.Param.IV_FLOOR_FACTOR) {
+            // A higher factor must not leave the configured implied vol below its new floor.
+            (bool set, uint256 iv) = tryGet(RiskParams.Param.IMPLIED_VOL, scope);
+            if (set) {
+                uint256 floor = _ivFloor(scope, value);
+                if (iv < floor) revert ImpliedVolBelowFloor(scope, iv, floor);
+            }
         }
+    }
+
+    /// @dev Realized volatility of the underlying times `factor`, rounded up.
+    function _ivFloor(uint256 scope, uint256 factor) internal view returns (uint256) {
+        return volatilityOracle.volatility(address(uint160(scope))).mulWadUp(factor);
     }
 
     function _atMost(RiskParams.Param p, uint256 value, RiskParams.Param other, uint256 scope) internal view {

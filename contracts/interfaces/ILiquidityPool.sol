@@ -30,6 +30,8 @@ interface ILiquidityPool {
     error NotRequestOwner(address caller, address owner);
     /// @notice Thrown when shares would be sent or minted to the pool's own address (use requestRedeem).
     error SharesToPool();
+    /// @notice Thrown when the PnL source set is an address without code.
+    error NotAContract(address target);
     /// @notice Thrown when the admin is the zero address.
     error ZeroAddress();
     /// @notice Thrown when a timing parameter is outside `[min, max]`.

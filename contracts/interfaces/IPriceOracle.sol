@@ -131,7 +131,8 @@ interface IPriceOracle {
     event GuardConfigured(address indexed asset, GuardConfig oldConfig, GuardConfig newConfig);
     /// @notice The asset is Degraded until `until`; `reason` is the refusal or the check that failed.
     event Degraded(address indexed asset, uint256 until, bytes reason);
-    /// @notice A move from `previousPrice` to `price` within the breaker window tripped the breaker.
+    /// @notice A move from `previousPrice` (the previous accepted round, or the first accepted round
+    ///         of the breaker window) to `price` within the window tripped the breaker.
     event CircuitBreakerTripped(address indexed asset, uint256 previousPrice, uint256 price, uint256 until);
     /// @notice A new Chainlink round passed the Chainlink guards in `poke` and became the circuit
     ///         breaker's reference, also when the same poke degraded the asset (cross-check or trip).

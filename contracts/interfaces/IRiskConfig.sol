@@ -20,7 +20,7 @@ interface IRiskConfig {
     enum Feature {
         OpenPosition, // scope: market id; opening or increasing perp positions and buying/writing options
         ListSeries, // scope: underlying asset; listing new option series
-        Deposit // scope: collateral token; deposits of that collateral into margin accounts
+        Deposit // scope: a non-settlement collateral token; deposits of it into margin accounts
     }
 
     struct KeeperLimits {
@@ -55,6 +55,10 @@ interface IRiskConfig {
     error NotRevocable(bytes32 role);
     /// @notice The scope does not fit the feature (market id, underlying or token address).
     error InvalidFeatureScope(Feature feature, uint256 scope);
+    /// @notice Governance imposed this pause: only governance lifts it.
+    error PausedByGovernance(Feature feature, uint256 scope);
+    /// @notice The account does not hold the role it would be revoked from.
+    error NotRoleHolder(bytes32 role, address account);
     /// @notice The caller may not pause or unpause.
     error NotGuardian(address caller);
     /// @notice The arrays of a batch differ in length.

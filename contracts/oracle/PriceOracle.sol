@@ -63,6 +63,8 @@ contract PriceOracle is IPriceOracle, AccessControl {
     mapping(address asset => TwapConfig) internal _twap;
     mapping(address asset => GuardConfig) internal _guard;
     mapping(address asset => Reference) internal _reference;
+    /// @dev The first accepted round of the circuit breaker's current window.
+    mapping(address asset => Reference) internal _windowAnchor;
 
     /// @param sequencerFeed The L2 sequencer uptime feed, or zero on L1 (no grace period then).
     constructor(address admin, address sequencerFeed, uint256 gracePeriod) {
@@ -303,6 +305,12 @@ contract PriceOracle is IPriceOracle, AccessControl {
         return (ref.price, ref.updatedAt, ref.roundId);
     }
 
+    /// @notice The circuit breaker's window anchor: the first accepted round of its window.
+    function breakerAnchor(address asset) external view returns (uint256 price, uint256 updatedAt, uint80 roundId) {
+        Reference memory a = _windowAnchor[asset];
+        return (a.price, a.updatedAt, a.roundId);
+    }
+
     // ---------------------------------------------------------------- internals
 
     function _chainlinkOf(address asset) internal view returns (ChainlinkConfig memory c) {
@@ -353,17 +361,36 @@ contract PriceOracle is IPriceOracle, AccessControl {
         uint256 price,
         ChainlinkSource.Round memory r
     ) internal {
-        Reference memory ref = _reference[asset];
-        if (ref.roundId == r.roundId) return; // not a new round: nothing to compare or accept
-        if (ref.roundId != 0 && r.updatedAt >= ref.updatedAt && r.updatedAt - ref.updatedAt <= g.breakerWindow) {
-            uint256 move = _deviation(ref.price, price);
-            if (move > g.breakerMaxMove) {
-                uint256 until = _setDegraded(c, g);
-                emit CircuitBreakerTripped(asset, ref.price, price, until);
-            }
+        Reference memory last = _reference[asset];
+        if (last.roundId == r.roundId) return; // not a new round: nothing to compare or accept
+        // Two comparisons: with the previous accepted round (a single bad print), and with the
+        // price the current window opened at (a crash in steps each below the bound).
+        Reference memory anchor = _windowAnchor[asset];
+        uint256 from = _breakerFrom(last, r, g.breakerWindow, price, g.breakerMaxMove);
+        if (from == 0) from = _breakerFrom(anchor, r, g.breakerWindow, price, g.breakerMaxMove);
+        if (from != 0) {
+            uint256 until = _setDegraded(c, g);
+            emit CircuitBreakerTripped(asset, from, price, until);
         }
-        _reference[asset] = Reference(SafeCast.toUint128(price), uint32(r.updatedAt), r.roundId);
+        Reference memory accepted = Reference(SafeCast.toUint128(price), uint32(r.updatedAt), r.roundId);
+        _reference[asset] = accepted;
+        // The window rolls forward to this round once its opening price is older than the window.
+        if (anchor.roundId == 0 || r.updatedAt < anchor.updatedAt || r.updatedAt - anchor.updatedAt > g.breakerWindow) {
+            _windowAnchor[asset] = accepted;
+        }
         emit PriceAccepted(asset, price, r.updatedAt);
+    }
+
+    /// @dev `ref.price` when `price` moved from it by more than `maxMove` within `window`, else 0.
+    function _breakerFrom(
+        Reference memory ref,
+        ChainlinkSource.Round memory r,
+        uint256 window,
+        uint256 price,
+        uint256 maxMove
+    ) internal pure returns (uint256) {
+        if (ref.roundId == 0 || r.updatedAt < ref.updatedAt || r.updatedAt - ref.updatedAt > window) return 0;
+        return _deviation(ref.price, price) > maxMove ? ref.price : 0;
     }
 
     function _degrade(ChainlinkConfig storage c, address asset, GuardConfig memory g, bytes memory reason) internal {

@@ -176,6 +176,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
 
     /// @notice Connects the markets' unrealized PnL to the share price (zero address: none).
     function setPnlSource(ITraderPnlSource newSource) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        // A code-less source would make totalAssets, and so every deposit and redemption, revert.
+        if (address(newSource) != address(0) && address(newSource).code.length == 0) {
+            revert NotAContract(address(newSource));
+        }
         emit PnlSourceSet(address(pnlSource), address(newSource));
         pnlSource = newSource;
     }
