@@ -6,16 +6,7 @@ import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
 import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
 import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
 import {RiskParams} from "./RiskParams.sol";
-
-/// @notice What RiskConfig needs of MarginAccounts: the guardian's deposit pause lives there, in
-///         the slot a deposit already reads, so pausing costs deposits nothing.
-interface IDepositPausable {
-    function setDepositPaused(address token, bool paused) external;
-
-    function depositPaused(address token) external view returns (bool);
-
-    function settlementToken() external view returns (address);
-}
+import {IDepositPausable} from "../interfaces/IDepositPausable.sol";
 
 /// @title RiskConfig
 /// @notice See IRiskConfig. Parameters of markets, options, liquidation and the insurance fund
