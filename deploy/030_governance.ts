@@ -1,16 +1,7 @@
 import type { DeployFunction } from "hardhat-deploy/types";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { networkConfig } from "../config/networks";
-import { GOVERNED_CONTRACTS, resolveScope } from "../scripts/lib/tokens";
+import { GOVERNED_CONTRACTS, resolveAccount, resolveScope } from "../scripts/lib/tokens";
 import { paramIndex } from "../scripts/lib/params";
-
-/** A named account (hardhat-deploy) or a literal address. */
-async function resolve(hre: HardhatRuntimeEnvironment, who: string): Promise<string> {
-  if (hre.ethers.isAddress(who)) return who;
-  const named = (await hre.getNamedAccounts())[who];
-  if (named === undefined) throw new Error(`governance config names unknown account "${who}"`);
-  return named;
-}
 
 /**
  * Governance: the TimelockController, RiskConfig with its initial parameters and keeper limits,
@@ -24,7 +15,7 @@ const func: DeployFunction = async (hre) => {
   const gov = config.governance;
   const { deployer } = await getNamedAccounts();
   const signer = await ethers.getSigner(deployer);
-  const proposer = await resolve(hre, gov.proposer);
+  const proposer = await resolveAccount(hre, gov.proposer);
 
   // Proposers also cancel (OpenZeppelin 5); anyone may execute a ready operation.
   const timelock = await deployments.deploy("TimelockController", {
@@ -42,7 +33,7 @@ const func: DeployFunction = async (hre) => {
     // The deployer is admin only until the hand-over below, to write the initial parameters.
     args: [
       deployer,
-      await resolve(hre, gov.revoker),
+      await resolveAccount(hre, gov.revoker),
       (await deployments.get("VolatilityOracle")).address,
       await accounts.getAddress(),
     ],
@@ -72,7 +63,7 @@ const func: DeployFunction = async (hre) => {
       [await risk.GUARDIAN_ROLE(), gov.guardian],
       [await risk.RISK_KEEPER_ROLE(), gov.keeper],
     ] as const) {
-      const account = await resolve(hre, who);
+      const account = await resolveAccount(hre, who);
       if (!(await risk.hasRole(role, account))) await (await risk.grantRole(role, account)).wait();
     }
   }

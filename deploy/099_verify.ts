@@ -1,6 +1,6 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { networkConfig } from "../config/networks";
-import { GOVERNED_CONTRACTS, resolveScope, tokenAddress } from "../scripts/lib/tokens";
+import { GOVERNED_CONTRACTS, resolveAccount, resolveScope, tokenAddress } from "../scripts/lib/tokens";
 import { paramIndex } from "../scripts/lib/params";
 
 /**
@@ -34,17 +34,16 @@ const func: DeployFunction = async (hre) => {
     expect(`${name}: deployer is not admin`, await contract.hasRole(admin, deployer), false);
   }
   expect("timelock delay", await timelock.getMinDelay(), config.governance.timelockDelay);
-  const named = await hre.getNamedAccounts();
-  const who = (name: string) => (ethers.isAddress(name) ? name : named[name]);
+  const who = (name: string) => resolveAccount(hre, name);
   expect(
     "timelock proposer",
-    await timelock.hasRole(await timelock.PROPOSER_ROLE(), who(config.governance.proposer)),
+    await timelock.hasRole(await timelock.PROPOSER_ROLE(), await who(config.governance.proposer)),
     true,
   );
   expect("timelock has no admin", await timelock.hasRole(admin, await timelock.getAddress()), true);
-  expect("guardian", await risk.hasRole(await risk.GUARDIAN_ROLE(), who(config.governance.guardian)), true);
-  expect("risk keeper", await risk.hasRole(await risk.RISK_KEEPER_ROLE(), who(config.governance.keeper)), true);
-  expect("revoker", await risk.hasRole(await risk.REVOKER_ROLE(), who(config.governance.revoker)), true);
+  expect("guardian", await risk.hasRole(await risk.GUARDIAN_ROLE(), await who(config.governance.guardian)), true);
+  expect("risk keeper", await risk.hasRole(await risk.RISK_KEEPER_ROLE(), await who(config.governance.keeper)), true);
+  expect("revoker", await risk.hasRole(await risk.REVOKER_ROLE(), await who(config.governance.revoker)), true);
   expect(
     "RiskConfig pauses deposits",
     await accounts.hasRole(await accounts.PAUSER_ROLE(), await risk.getAddress()),

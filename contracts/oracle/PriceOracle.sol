@@ -78,25 +78,23 @@ contract PriceOracle is IPriceOracle, AccessControl {
     // ---------------------------------------------------------------- reads
 
     /// @inheritdoc IPriceOracle
-    function getPrice(address asset) external view returns (Price memory p) {
+    function getPrice(address asset) external view returns (Price memory) {
         ChainlinkConfig memory c = _chainlinkOf(asset);
         if (_sequencerError().length != 0) return Price(0, 0, 0, Status.Down);
         (uint256 cl, , bytes memory clErr) = ChainlinkSource.latest(c);
+        bool flagged = block.timestamp < c.degradedUntil;
         // Ok and not flagged: Chainlink alone, the TWAP is not consulted (cheap path).
-        if (clErr.length == 0 && block.timestamp >= c.degradedUntil) return Price(cl, cl, cl, Status.Ok);
-        return _combine(asset, cl, clErr, true);
+        if (clErr.length == 0 && !flagged) return Price(cl, cl, cl, Status.Ok);
+        return _combine(asset, cl, clErr, flagged);
     }
 
     /// @inheritdoc IPriceOracle
-    function getPriceChecked(address asset) external view returns (Price memory p) {
+    function getPriceChecked(address asset) external view returns (Price memory) {
         ChainlinkConfig memory c = _chainlinkOf(asset);
         if (_sequencerError().length != 0) return Price(0, 0, 0, Status.Down);
         (uint256 cl, , bytes memory clErr) = ChainlinkSource.latest(c);
-        if (_twap[asset].pool == address(0)) {
-            if (clErr.length == 0 && block.timestamp >= c.degradedUntil) return Price(cl, cl, cl, Status.Ok);
-            return _combine(asset, cl, clErr, true);
-        }
-        p = _combine(asset, cl, clErr, block.timestamp < c.degradedUntil);
+        // Without a TWAP, _combine reads Chainlink alone under the same rules as getPrice.
+        return _combine(asset, cl, clErr, block.timestamp < c.degradedUntil);
     }
 
     /// @inheritdoc IPriceOracle

@@ -29,3 +29,11 @@ export const GOVERNED_CONTRACTS = [
   "VolatilityOracle",
   "RiskConfig",
 ] as const;
+
+/** A named account (hardhat-deploy) or a literal address, as the governance config names them. */
+export async function resolveAccount(hre: HardhatRuntimeEnvironment, who: string): Promise<string> {
+  if (hre.ethers.isAddress(who)) return who;
+  const named = (await hre.getNamedAccounts())[who];
+  if (named === undefined) throw new Error(`governance config names unknown account "${who}"`);
+  return named;
+}
