@@ -85,6 +85,8 @@ export interface NetworkConfig {
     assets: OracleAssetConfig[];
   };
   governance: GovernanceConfig;
+  /** Perp markets: id (the RiskConfig scope of their parameters) and the collateral symbol of the underlying. */
+  markets: { id: number; symbol: string }[];
   pool: {
     /** Seconds from an LP's redeem request to the start of its claim window. */
     cooldown: number;
@@ -247,6 +249,10 @@ const local: NetworkConfig = {
       })),
     ],
   },
+  markets: [
+    { id: 1, symbol: "WETH" },
+    { id: 2, symbol: "WBTC" },
+  ],
   pool: { cooldown: 24 * 3600, claimWindow: 48 * 3600 },
 };
 
@@ -307,6 +313,7 @@ const mainnet: NetworkConfig = {
     guardian: process.env.KEEL_GUARDIAN ?? "unset: KEEL_GUARDIAN",
     keeper: process.env.KEEL_RISK_KEEPER ?? "unset: KEEL_RISK_KEEPER",
   },
+  markets: local.markets,
   pool: { cooldown: 72 * 3600, claimWindow: 48 * 3600 },
 };
 

@@ -1,13 +1,11 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { networkConfig } from "../config/networks";
-import { GOVERNED_CONTRACTS, resolveAccount, resolveScope } from "../scripts/lib/tokens";
+import { resolveAccount, resolveScope } from "../scripts/lib/tokens";
 import { paramIndex } from "../scripts/lib/params";
 
 /**
  * Governance: the TimelockController, RiskConfig with its initial parameters and keeper limits,
- * the guardian / keeper / revoker roles, and the hand-over: the timelock becomes the only admin of
- * every contract and the deployer renounces its admin roles (it keeps only what the config names
- * it for: locally, timelock proposer and revoker).
+ * and the guardian / keeper / revoker roles. The deployer stays admin until 090_handover.
  */
 const func: DeployFunction = async (hre) => {
   const { deployments, getNamedAccounts, network, ethers } = hre;
@@ -18,7 +16,7 @@ const func: DeployFunction = async (hre) => {
   const proposer = await resolveAccount(hre, gov.proposer);
 
   // Proposers also cancel (OpenZeppelin 5); anyone may execute a ready operation.
-  const timelock = await deployments.deploy("TimelockController", {
+  await deployments.deploy("TimelockController", {
     from: deployer,
     args: [gov.timelockDelay, [proposer], [ethers.ZeroAddress], ethers.ZeroAddress],
     log: false,
@@ -30,7 +28,7 @@ const func: DeployFunction = async (hre) => {
   );
   const deployed = await deployments.deploy("RiskConfig", {
     from: deployer,
-    // The deployer is admin only until the hand-over below, to write the initial parameters.
+    // The deployer is admin only until 090_handover, to write the initial parameters.
     args: [
       deployer,
       await resolveAccount(hre, gov.revoker),
@@ -70,16 +68,6 @@ const func: DeployFunction = async (hre) => {
   const pauser = await accounts.PAUSER_ROLE();
   if ((await accounts.hasRole(admin, deployer)) && !(await accounts.hasRole(pauser, deployed.address))) {
     await (await accounts.grantRole(pauser, deployed.address)).wait();
-  }
-
-  // Hand-over: every admin role to the timelock, then the deployer renounces its own.
-  for (const name of GOVERNED_CONTRACTS) {
-    const contract = await ethers.getContractAt("AccessControl", (await deployments.get(name)).address, signer);
-    if (!(await contract.hasRole(admin, deployer))) continue;
-    if (!(await contract.hasRole(admin, timelock.address))) {
-      await (await contract.grantRole(admin, timelock.address)).wait();
-    }
-    await (await contract.renounceRole(admin, deployer)).wait();
   }
 };
 func.tags = ["governance"];

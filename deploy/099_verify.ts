@@ -101,10 +101,32 @@ const func: DeployFunction = async (hre) => {
     expect(`${asset.symbol} oracle status`, (await oracle.getPrice(token)).status, 0n);
   }
 
+  const perps = await ethers.getContractAt("PerpMarket", (await deployments.get("PerpMarket")).address);
+  const engine = (await deployments.get("MarginEngine")).address;
+  const perpsAddress = await perps.getAddress();
+  expect("PerpMarket margin engine", await perps.marginEngine(), engine);
+  expect("RiskConfig pushes market parameters to PerpMarket", await risk.listener(), perpsAddress);
+  expect("PerpMarket settles", await accounts.hasRole(await accounts.MARKET_ROLE(), perpsAddress), true);
+  expect("MarginAccounts settles against the pool", await accounts.pool(), await pool.getAddress());
+  expect("MarginAccounts pays fees to the fund", await accounts.insuranceFund(), await fund.getAddress());
+  expect("MarginAccounts health check", await accounts.healthCheck(), engine);
+  expect("fund books fees", await fund.hasRole(await fund.RECORDER_ROLE(), await accounts.getAddress()), true);
+  expect("pool settlement spender", await pool.settlementSpender(), await accounts.getAddress());
+  expect("pool PnL source", await pool.pnlSource(), perpsAddress);
+  for (const m of config.markets) {
+    const token = await tokenAddress(hre, config.collaterals.find((c) => c.symbol === m.symbol)!);
+    expect(`market ${m.id} underlying`, await perps.underlyingOf(m.id), token);
+    const c = await perps.marketConfig(m.id);
+    const fromRisk = async (param: string) => risk.get(paramIndex(param), m.id);
+    expect(`market ${m.id} skew scale`, c.skewScale, await fromRisk("SKEW_SCALE"));
+    expect(`market ${m.id} MM floor`, c.mmFloor, await fromRisk("MM_FLOOR"));
+    expect(`market ${m.id} max position`, c.maxPositionSize, await fromRisk("MAX_POSITION_SIZE"));
+  }
+
   if (problems.length > 0) {
     throw new Error(`Deployment verification failed on ${network.name}:\n  - ${problems.join("\n  - ")}`);
   }
 };
 func.tags = ["verify", "keel"];
-func.dependencies = ["collateral", "oracles", "governance"];
+func.dependencies = ["collateral", "oracles", "governance", "markets", "handover"];
 export default func;

@@ -8,6 +8,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
 import {IAccountHealthCheck} from "../interfaces/IAccountHealthCheck.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 
 /// @title MarginAccounts
 /// @notice Holds every trader's collateral. Markets change positions; this contract only moves
@@ -24,6 +25,10 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     uint256 public constant MAX_DEPOSIT_CAP = type(uint96).max;
     /// @notice Held by RiskConfig, through which the guardian pauses deposits of a collateral.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @notice Held by the markets: settles PnL, funding and fees into stablecoin balances.
+    bytes32 public constant MARKET_ROLE = keccak256("MARKET_ROLE");
+    /// @notice Insurance-fund inflow tag of trading fees.
+    bytes32 public constant SOURCE_TRADING_FEE = "TRADING_FEE";
 
     /// @inheritdoc IMarginAccounts
     address public immutable settlementToken;
@@ -31,6 +36,11 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     /// @notice The margin engine's check; zero until markets exist.
     IAccountHealthCheck public healthCheck;
     uint256 public nextAccountId = 1;
+    /// @notice The liquidity pool: counterparty of every settlement (it approves this contract).
+    address public pool;
+    IInsuranceFund public insuranceFund;
+    /// @inheritdoc IMarginAccounts
+    uint256 public settlementDebt;
 
     mapping(uint256 accountId => Account) internal _accounts;
     mapping(uint256 accountId => mapping(address operator => bool)) internal _operators;
@@ -95,8 +105,8 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         if (received != amount) revert TransferAmountMismatch(token, amount, received);
 
         // total + amount <= cap <= type(uint96).max, and a balance never exceeds its token's total.
-        c.totalDeposits = uint128(total + amount);
-        _balances[accountId][token] += int256(amount);
+        uint256 repaid = _credit(accountId, token, amount);
+        c.totalDeposits = uint128(total + amount - repaid);
         emit Deposited(accountId, token, msg.sender, amount);
     }
 
@@ -125,9 +135,54 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         if (fromOwner != toOwner) revert DifferentOwners(fromAccountId, toAccountId);
         _listed(token);
         _debit(fromAccountId, token, amount);
-        _balances[toAccountId][token] += int256(amount);
+        uint256 repaid = _credit(toAccountId, token, amount);
+        if (repaid != 0) _collaterals[token].totalDeposits -= uint128(repaid);
         emit Transferred(fromAccountId, toAccountId, token, amount);
         _checkHealth(fromAccountId);
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @inheritdoc IMarginAccounts
+    function settle(uint256 accountId, int256 amount, uint256 toInsurance) external onlyRole(MARKET_ROLE) nonReentrant {
+        address pool_ = pool;
+        if (pool_ == address(0)) revert SettlementNotConfigured();
+        address token = settlementToken;
+        int256 before = _balances[accountId][token];
+        int256 after_ = before + amount;
+        _balances[accountId][token] = after_;
+        int256 debtChange = _negativePart(after_) - _negativePart(before);
+        if (debtChange != 0) settlementDebt = uint256(int256(settlementDebt) + debtChange);
+
+        // Cash follows the positive part of the balance; the pool pays or receives the rest.
+        int256 cashChange = _positivePart(after_) - _positivePart(before);
+        Collateral storage c = _collaterals[token];
+        IERC20 t = IERC20(token);
+        uint256 poolToInsurance = toInsurance;
+        if (cashChange > 0) {
+            c.totalDeposits += uint128(uint256(cashChange));
+            t.safeTransferFrom(pool_, address(this), uint256(cashChange));
+        } else if (cashChange < 0) {
+            uint256 out = uint256(-cashChange);
+            c.totalDeposits -= uint128(out);
+            // The fee's insurance share leaves straight from here when the account paid in cash.
+            uint256 direct = out < toInsurance ? out : toInsurance;
+            poolToInsurance -= direct;
+            if (direct != 0) t.safeTransfer(address(insuranceFund), direct);
+            if (out > direct) t.safeTransfer(pool_, out - direct);
+        }
+        if (poolToInsurance != 0) t.safeTransferFrom(pool_, address(insuranceFund), poolToInsurance);
+        if (toInsurance != 0) insuranceFund.recordInflow(toInsurance, SOURCE_TRADING_FEE);
+        emit Settled(accountId, amount, toInsurance, debtChange);
+    }
+
+    /// @notice Connects settlement to the pool and the insurance fund (both must be contracts).
+    function setSettlement(address pool_, IInsuranceFund insuranceFund_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (pool_.code.length == 0) revert NotAContract(pool_);
+        if (address(insuranceFund_).code.length == 0) revert NotAContract(address(insuranceFund_));
+        pool = pool_;
+        insuranceFund = insuranceFund_;
+        emit SettlementConfigured(pool_, address(insuranceFund_));
     }
 
     // ---------------------------------------------------------------- governance
@@ -208,6 +263,33 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IMarginAccounts
+    function authorize(uint256 accountId, address caller) external view returns (Account memory a) {
+        a = _accounts[accountId];
+        if (a.owner == address(0)) revert UnknownAccount(accountId);
+        if (caller != a.owner && !_operators[accountId][caller]) revert NotAuthorized(accountId, caller);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function marginData(
+        uint256 accountId
+    ) external view returns (Account memory a, CollateralBalance[] memory held) {
+        a = _accounts[accountId];
+        uint256 n = _collateralTokens.length;
+        held = new CollateralBalance[](n);
+        uint256 count;
+        for (uint256 i; i < n; ++i) {
+            address token = _collateralTokens[i];
+            int256 balance = _balances[accountId][token];
+            if (balance == 0) continue;
+            Collateral storage c = _collaterals[token];
+            held[count++] = CollateralBalance(token, balance, c.decimals, c.weight);
+        }
+        assembly ("memory-safe") {
+            mstore(held, count) // shrink to the non-zero balances
+        }
+    }
+
+    /// @inheritdoc IMarginAccounts
     function withdrawalRecipient(address owner) external view returns (address) {
         address to = _withdrawalRecipients[owner];
         return to == address(0) ? owner : to;
@@ -241,6 +323,26 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         int256 balance = _balances[accountId][token];
         if (balance < 0 || uint256(balance) < amount) revert InsufficientBalance(accountId, token, balance, amount);
         _balances[accountId][token] = balance - int256(amount);
+    }
+
+    /// @dev Credits `amount`; the part that repays a negative stablecoin balance is cash the pool
+    ///      is owed: it is sent on to the pool, and the returned `repaid` never counts as deposits.
+    function _credit(uint256 accountId, address token, uint256 amount) internal returns (uint256 repaid) {
+        int256 before = _balances[accountId][token];
+        _balances[accountId][token] = before + int256(amount);
+        if (before >= 0) return 0;
+        repaid = uint256(-before) < amount ? uint256(-before) : amount;
+        settlementDebt -= repaid;
+        IERC20(token).safeTransfer(pool, repaid);
+        emit Settled(accountId, 0, 0, -int256(repaid));
+    }
+
+    function _positivePart(int256 x) internal pure returns (int256) {
+        return x > 0 ? x : int256(0);
+    }
+
+    function _negativePart(int256 x) internal pure returns (int256) {
+        return x < 0 ? -x : int256(0);
     }
 
     function _checkHealth(uint256 accountId) internal view {

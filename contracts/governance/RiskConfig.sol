@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
-import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
+import {IRiskConfig, IRiskConfigListener} from "../interfaces/IRiskConfig.sol";
 import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
 import {RiskParams} from "./RiskParams.sol";
 import {IDepositPausable} from "../interfaces/IDepositPausable.sol";
@@ -41,6 +41,9 @@ contract RiskConfig is IRiskConfig, AccessControl {
     IDepositPausable public immutable marginAccounts;
     /// @notice MarginAccounts' settlement stablecoin, whose deposits are never paused.
     address public immutable settlementToken;
+
+    /// @notice Told of every market-scoped change (the perp market's parameter copy); zero: none.
+    IRiskConfigListener public listener;
 
     mapping(RiskParams.Param => mapping(uint256 scope => Value)) internal _values;
     mapping(RiskParams.Param => mapping(uint256 scope => KeeperLimits)) internal _limits;
@@ -121,6 +124,15 @@ contract RiskConfig is IRiskConfig, AccessControl {
 
         _validate(param, scope, value);
         _store(param, scope, value);
+    }
+
+    /// @notice Governance: the contract told of every market-scoped parameter change (zero: none).
+    function setListener(IRiskConfigListener newListener) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(newListener) != address(0) && address(newListener).code.length == 0) {
+            revert NotAContract(address(newListener));
+        }
+        emit ListenerSet(address(listener), address(newListener));
+        listener = newListener;
     }
 
     /// @notice Governance: the risk keeper's band, steps and window for one parameter and scope.
@@ -254,6 +266,10 @@ contract RiskConfig is IRiskConfig, AccessControl {
         emit ParameterSet(param, scope, v.value, value, msg.sender);
         v.value = uint248(value); // bounded far below 2^248 by RiskParams
         v.set = true;
+        IRiskConfigListener l = listener;
+        if (address(l) != address(0) && RiskParams.scopeOf(param) == RiskParams.Scope.Market) {
+            l.onMarketParameterChanged(param, uint32(scope), value); // scope <= uint32 max: checked
+        }
     }
 
     function _checkScope(RiskParams.Param param, uint256 scope) internal pure {

@@ -28,6 +28,10 @@ interface IInsuranceFund {
     /// @notice Pays `amount` to `to`, tagged `reason`. Drawer role only.
     function draw(address to, uint256 amount, bytes32 reason) external;
 
+    /// @notice Books `amount` that a protocol contract (RECORDER_ROLE) has just transferred in,
+    ///         tagged `source` (for example TRADING_FEE). Reverts unless that much is unbooked.
+    function recordInflow(uint256 amount, bytes32 source) external;
+
     /// @notice Books stablecoin that reached the fund by plain transfer as an UNTRACKED inflow.
     function reconcile() external returns (uint256 amount);
 

@@ -2,9 +2,10 @@
 pragma solidity ^0.8.28;
 
 /// @title Traders' unrealized PnL source
-/// @notice Implemented by the markets once they exist: the sum of every trader's unrealized PnL
-///         against the pool, in the settlement token's decimals (positive: traders are in profit,
-///         so the pool owes it).
+/// @notice Implemented by the markets: what traders can claim from the pool beyond the cash it
+///         holds, in the settlement token's decimals: their unrealized PnL (funding included)
+///         minus what accounts owe the pool in negative stablecoin balances. Positive: the pool
+///         owes it.
 interface ITraderPnlSource {
     function tradersUnrealizedPnl() external view returns (int256 pnl);
 }
@@ -42,6 +43,7 @@ interface ILiquidityPool {
     event CooldownSet(uint256 oldCooldown, uint256 newCooldown);
     event ClaimWindowSet(uint256 oldWindow, uint256 newWindow);
     event PnlSourceSet(address oldSource, address newSource);
+    event SettlementSet(address oldSpender, address newSpender);
 
     /// @notice Moves `shares` of the caller into escrow in the pool; they can be redeemed from
     ///         `cooldown` seconds from now for `claimWindow` seconds, at the share price of that

@@ -28,6 +28,14 @@ interface IMarginAccounts {
         uint64 weight;
     }
 
+    /// @notice A non-zero balance with what valuing it needs.
+    struct CollateralBalance {
+        address token;
+        int256 balance;
+        uint8 decimals;
+        uint64 weight;
+    }
+
     /// @notice Thrown when an amount of zero is deposited, withdrawn or transferred.
     error ZeroAmount();
     /// @notice Thrown when a token is not a listed collateral.
@@ -72,6 +80,8 @@ interface IMarginAccounts {
     error DepositsPaused(address token);
     /// @notice Thrown when there is nothing to sweep.
     error NothingToSweep(address token);
+    /// @notice Thrown when settlement is used before the pool and insurance fund are set.
+    error SettlementNotConfigured();
 
     event AccountCreated(uint256 indexed accountId, address indexed owner, Mode mode, uint32 marketId);
     event OperatorSet(uint256 indexed accountId, address indexed operator, bool approved);
@@ -90,6 +100,11 @@ interface IMarginAccounts {
     event HealthCheckSet(address oldHealthCheck, address newHealthCheck);
     event ExcessSwept(address indexed token, address indexed to, uint256 amount);
     event DepositPausedSet(address indexed token, bool paused);
+    event SettlementConfigured(address pool, address insuranceFund);
+    /// @notice A market settled `amount` (settlement-token units, positive: paid to the account)
+    ///         into the account's stablecoin balance, of which the pool paid `toInsurance` on to
+    ///         the insurance fund. `debtChange` is the change of what the account owes the pool.
+    event Settled(uint256 indexed accountId, int256 amount, uint256 toInsurance, int256 debtChange);
 
     /// @notice Creates an account owned by the caller. Cross accounts take `marketId` 0; Isolated
     ///         accounts name the one market they will ever trade.
@@ -112,6 +127,23 @@ interface IMarginAccounts {
     /// @notice Moves `amount` of `token` between two accounts of the same owner, then checks the
     ///         margin of the account it left.
     function transfer(uint256 fromAccountId, uint256 toAccountId, address token, uint256 amount) external;
+
+    /// @notice Markets (MARKET_ROLE): books `amount` (settlement-token units; positive pays the
+    ///         account) against the pool, and pays `toInsurance` from the pool to the insurance
+    ///         fund. Cash follows the positive part of the balance: this contract always holds
+    ///         exactly the sum of positive stablecoin balances, and negative balances are the
+    ///         pool's receivable (`settlementDebt`).
+    function settle(uint256 accountId, int256 amount, uint256 toInsurance) external;
+
+    /// @notice The account's record after checking `caller` may act for it (owner or operator).
+    function authorize(uint256 accountId, address caller) external view returns (Account memory);
+
+    /// @notice The sum of negative stablecoin balances: what accounts owe the pool, in token units.
+    function settlementDebt() external view returns (uint256);
+
+    /// @notice The account's record and its non-zero balances (what the margin engine values), in
+    ///         one call.
+    function marginData(uint256 accountId) external view returns (Account memory, CollateralBalance[] memory);
 
     /// @notice The account's record; `owner` is zero for an id never created.
     function account(uint256 accountId) external view returns (Account memory);

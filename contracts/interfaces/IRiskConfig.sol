@@ -3,6 +3,14 @@ pragma solidity ^0.8.28;
 
 import {RiskParams} from "../governance/RiskParams.sol";
 
+/// @title Listener of market-scoped parameter changes
+/// @notice The perp market keeps a packed copy of its markets' parameters (one cold slot instead of
+///         one per parameter on every margin check); RiskConfig pushes every change of a
+///         market-scoped parameter to it in the same transaction, so the copy is never stale.
+interface IRiskConfigListener {
+    function onMarketParameterChanged(RiskParams.Param param, uint32 marketId, uint256 value) external;
+}
+
 /// @title Keel risk configuration
 /// @notice The one place risk parameters of markets, options, liquidation and the insurance fund
 ///         are set, each inside hard bounds (RiskParams) and cross-parameter rules, and where the
@@ -65,6 +73,8 @@ interface IRiskConfig {
     error LengthMismatch();
     /// @notice An address argument is zero.
     error ZeroAddress();
+    /// @notice The listener set is an address without code.
+    error NotAContract(address target);
 
     event ParameterSet(
         RiskParams.Param indexed param,
@@ -73,6 +83,7 @@ interface IRiskConfig {
         uint256 newValue,
         address indexed by
     );
+    event ListenerSet(address oldListener, address newListener);
     event KeeperLimitsSet(
         RiskParams.Param indexed param,
         uint256 indexed scope,

@@ -15,6 +15,7 @@ contract InsuranceFund is IInsuranceFund, AccessControl, ReentrancyGuardTransien
     using SafeERC20 for IERC20;
 
     bytes32 public constant DRAWER_ROLE = keccak256("DRAWER_ROLE");
+    bytes32 public constant RECORDER_ROLE = keccak256("RECORDER_ROLE");
     bytes32 public constant SOURCE_TOP_UP = "TOP_UP";
     bytes32 public constant SOURCE_UNTRACKED = "UNTRACKED";
 
@@ -52,6 +53,17 @@ contract InsuranceFund is IInsuranceFund, AccessControl, ReentrancyGuardTransien
         balance = balanceAfter;
         IERC20(asset).safeTransfer(to, amount);
         emit Outflow(to, reason, amount, balanceAfter);
+    }
+
+    /// @inheritdoc IInsuranceFund
+    function recordInflow(uint256 amount, bytes32 source) external onlyRole(RECORDER_ROLE) {
+        if (amount == 0) revert ZeroAmount();
+        uint256 current = balance;
+        uint256 unbooked = IERC20(asset).balanceOf(address(this)) - current;
+        if (amount > unbooked) revert TransferAmountMismatch(amount, unbooked);
+        uint256 balanceAfter = current + amount;
+        balance = balanceAfter;
+        emit Inflow(msg.sender, source, amount, balanceAfter);
     }
 
     /// @inheritdoc IInsuranceFund

@@ -34,6 +34,8 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     /// @notice Seconds a matured request stays claimable.
     uint64 public claimWindow;
     ITraderPnlSource public pnlSource;
+    /// @notice The contract allowed to move stablecoin out of the pool to settle trades.
+    address public settlementSpender;
 
     mapping(address owner => RedeemRequest) internal _requests;
 
@@ -172,6 +174,20 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
 
     function setClaimWindow(uint256 newWindow) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setClaimWindow(newWindow);
+    }
+
+    /// @notice Lets `settlement` (MarginAccounts) pay traders' realized profit out of the pool, or
+    ///         stops it (zero). Revoking the old spender happens in the same call.
+    function setSettlement(address settlement) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        IERC20 token = IERC20(asset());
+        address old = settlementSpender;
+        if (old != address(0)) token.forceApprove(old, 0);
+        if (settlement != address(0)) {
+            if (settlement.code.length == 0) revert NotAContract(settlement);
+            token.forceApprove(settlement, type(uint256).max);
+        }
+        settlementSpender = settlement;
+        emit SettlementSet(old, settlement);
     }
 
     /// @notice Connects the markets' unrealized PnL to the share price (zero address: none).

@@ -28,6 +28,7 @@ export const GOVERNED_CONTRACTS = [
   "PriceOracle",
   "VolatilityOracle",
   "RiskConfig",
+  "PerpMarket",
 ] as const;
 
 /** A named account (hardhat-deploy) or a literal address, as the governance config names them. */

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IAccountHealthCheck} from "./IAccountHealthCheck.sol";
+
+/// @title Keel margin engine
+/// @notice Decides, for any account at any moment, its equity, initial margin (IM) and maintenance
+///         margin (MM), all WAD USD.
+///         - Equity = collateral at weight x low price + stablecoin balance (may be negative) +
+///           positions' unrealized PnL including unsettled funding.
+///         - Isolated accounts (standard margin), per position: MM = notional x s, with
+///           s = max(floor, size term, volatility term); IM = MM x IM multiplier.
+///         - Cross accounts (portfolio margin), per underlying: revalue the book on a grid of spot
+///           shocks spanning +-s (GRID_POINTS points, extremes included), MM = worst loss +
+///           contingencies (zero for perps: their risk is linear and fully on the grid), IM = the
+///           same loss x IM multiplier; summed across underlyings.
+interface IMarginEngine is IAccountHealthCheck {
+    struct Margin {
+        int256 equity;
+        uint256 initialMargin;
+        uint256 maintenanceMargin;
+    }
+
+    /// @notice What a withdrawal or trade would have left: `equity` (for withdrawals, without
+    ///         positive unrealized PnL) below `requirement` (IM, or MM for a risk-reducing trade).
+    error InsufficientMargin(uint256 accountId, int256 equity, uint256 requirement);
+    /// @notice A price the account's valuation needs is Down.
+    error PriceDown(address asset);
+    error NotPerpMarket(address caller);
+    error ZeroAddress();
+
+    /// @notice Equity, IM and MM of the account now.
+    function accountMargin(uint256 accountId) external view returns (Margin memory);
+
+    /// @notice MM > equity.
+    function isLiquidatable(uint256 accountId) external view returns (bool);
+
+    /// @notice Equity without positive unrealized PnL: what backs a withdrawal.
+    function withdrawableEquity(uint256 accountId) external view returns (int256);
+
+    /// @notice The perp market's check at the end of a trade: equity >= IM after a trade that
+    ///         increased risk, equity >= MM after one that only reduced it.
+    function checkTrade(uint256 accountId, bool increasedRisk) external view;
+}
