@@ -4,6 +4,9 @@ import type {
   InsuranceFund,
   LiquidityPool,
   MarginAccounts,
+  MarginEngine,
+  MarginLens,
+  PerpMarket,
   MockAggregator,
   MockERC20,
   PriceOracle,
@@ -47,6 +50,28 @@ async function at<T>(name: string, contract: string = name): Promise<T> {
 export async function deployKeel(): Promise<Keel> {
   await hre.deployments.fixture(["collateral", "oracles"]);
   return handles();
+}
+
+export interface MarketsKeel extends Keel {
+  riskConfig: RiskConfig;
+  perps: PerpMarket;
+  engine: MarginEngine;
+  lens: MarginLens;
+}
+
+/**
+ * Everything wired (000-040) but before the hand-over: markets listed, settlement connected, and
+ * the deployer still admin of every contract, so tests can set parameters directly.
+ */
+export async function deployMarkets(): Promise<MarketsKeel> {
+  await hre.deployments.fixture(["markets"]);
+  return {
+    ...(await handles()),
+    riskConfig: await at<RiskConfig>("RiskConfig"),
+    perps: await at<PerpMarket>("PerpMarket"),
+    engine: await at<MarginEngine>("MarginEngine"),
+    lens: await at<MarginLens>("MarginLens"),
+  };
 }
 
 /** The whole deployment as it ships (000-099): the timelock is the only admin. Cached as a fixture. */
