@@ -35,7 +35,8 @@ const config: HardhatUserConfig = {
     },
   },
   networks: {
-    hardhat: {},
+    // The EVM the contracts are compiled for (solc evmVersion cancun); 30M block gas limit.
+    hardhat: { hardfork: "cancun" },
     localhost: { url: "http://127.0.0.1:8545" },
     // Real networks only when their RPC URL is in the environment; keys never live in the repo.
     ...(process.env.MAINNET_RPC_URL

@@ -24,6 +24,10 @@ export const TARGETS: Record<string, { limit: number; enforced: boolean }> = {
   "PriceOracle.getPrice (Ok: Chainlink only) [call]": { limit: 15_000, enforced: false },
   "PriceOracle.getPriceChecked (Chainlink + TWAP) [call]": { limit: 40_000, enforced: false },
   "VolatilityOracle.update [call]": { limit: 30_000, enforced: false },
+  "PerpMarket.modifyPosition (open, isolated account)": { limit: 150_000, enforced: false },
+  "PerpMarket.modifyPosition (open 5th market, cross holding 4)": { limit: 250_000, enforced: false },
+  "MarginEngine.accountMargin (cross, 8 markets) [call]": { limit: 120_000, enforced: false },
+  "MarginLens.margins (500 accounts) [estimateGas]": { limit: 30_000_000, enforced: true },
 };
 
 async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> {
@@ -99,6 +103,108 @@ async function measure(): Promise<Record<string, number>> {
     oracleAddress,
     oracle.interface.encodeFunctionData("poke", [await weth.getAddress()]),
   );
+  Object.assign(gas, await measurePerps(keel, probeGas));
+  return gas;
+}
+
+/**
+ * Perp trades and margin reads. Governance actions (listing six extra markets on mock feeds so an
+ * account can hold eight) are sent from the timelock's address, as an executed proposal would.
+ */
+async function measurePerps(
+  keel: Awaited<ReturnType<typeof deployGovernedKeel>>,
+  probeGas: (target: string, data: string) => Promise<number>,
+): Promise<Record<string, number>> {
+  const { ethers } = hre;
+  const { accounts, pool, usdc, oracle, volatility, ethFeed, btcFeed, riskConfig, timelock } = keel;
+  const perps = await ethers.getContractAt("PerpMarket", (await hre.deployments.get("PerpMarket")).address);
+  const engine = await ethers.getContractAt("MarginEngine", (await hre.deployments.get("MarginEngine")).address);
+  const lens = await ethers.getContractAt("MarginLens", (await hre.deployments.get("MarginLens")).address);
+  const [, trader, lp, other] = await ethers.getSigners();
+  const gas: Record<string, number> = {};
+  const usdc6 = (n: string) => ethers.parseUnits(n, 6);
+  const wad = (n: string) => ethers.parseEther(n);
+
+  const governance = await ethers.getSigner(await timelock.getAddress());
+  await hre.network.provider.send("hardhat_impersonateAccount", [governance.address]);
+  await hre.network.provider.send("hardhat_setBalance", [governance.address, "0x56BC75E2D63100000"]);
+
+  // Six more markets on mock feeds (no TWAP): ids 3..8, each a copy of market 1's parameters.
+  const feeds = [ethFeed, btcFeed];
+  const answers = [3000n * 10n ** 8n, 60_000n * 10n ** 8n];
+  for (let id = 3; id <= 8; id++) {
+    const token = await (await ethers.getContractFactory("MockERC20")).deploy(`Asset ${id}`, `A${id}`, 18);
+    const feed = await (await ethers.getContractFactory("MockAggregator")).deploy(8, `A${id} / USD (mock)`);
+    await feed.push(100n * 10n ** 8n);
+    feeds.push(feed as unknown as typeof ethFeed);
+    answers.push(100n * 10n ** 8n);
+    await oracle.connect(governance).setChainlink(token, feed, 3600, 300, 8, 1n, 10n ** 14n);
+    await volatility.connect(governance).configure(token, wad("0.94"), wad("0.2"), wad("5"), wad("0.8"));
+    for (let param = 0; param <= 13; param++) {
+      await riskConfig.connect(governance).setParameter(param, id, await riskConfig.get(param, 1));
+    }
+    await perps.connect(governance).listMarket(id, token);
+  }
+  const freshRounds = async () => {
+    for (let i = 0; i < feeds.length; i++) await feeds[i].push(answers[i]);
+  };
+  await hre.network.provider.send("evm_increaseTime", [60]);
+  await freshRounds();
+
+  await usdc.mint(lp, usdc6("10000000"));
+  await pool.connect(lp).deposit(usdc6("10000000"), lp);
+  await usdc.mint(other, usdc6("1000000"));
+  await usdc.connect(other).approve(accounts, ethers.MaxUint256);
+  // Steady state: the markets already have open interest and funding history.
+  await accounts.connect(other).createAccount(0, 0);
+  const otherAccount = (await accounts.nextAccountId()) - 1n;
+  await accounts.connect(other).deposit(otherAccount, usdc, usdc6("500000"));
+  for (let id = 1; id <= 8; id++) {
+    await perps.connect(other).modifyPosition(otherAccount, id, id === 2 ? wad("0.5") : wad("5"), ethers.MaxUint256);
+  }
+  await hre.network.provider.send("evm_increaseTime", [600]);
+  await freshRounds();
+
+  await usdc.mint(trader, usdc6("2000000"));
+  const t = accounts.connect(trader);
+  const p = perps.connect(trader);
+  await t.createAccount(1, 1);
+  const isolated = (await accounts.nextAccountId()) - 1n;
+  await t.deposit(isolated, usdc, usdc6("10000"));
+  gas["PerpMarket.modifyPosition (open, isolated account)"] = await gasOf(
+    p.modifyPosition(isolated, 1, wad("1"), ethers.MaxUint256),
+  );
+  gas["PerpMarket.modifyPosition (reduce, isolated account)"] = await gasOf(
+    p.modifyPosition(isolated, 1, -wad("0.5"), 0),
+  );
+
+  await t.createAccount(0, 0);
+  const cross = (await accounts.nextAccountId()) - 1n;
+  await t.deposit(cross, usdc, usdc6("200000"));
+  for (const id of [2, 3, 4, 5]) await p.modifyPosition(cross, id, id === 2 ? wad("0.2") : wad("10"), ethers.MaxUint256);
+  gas["PerpMarket.modifyPosition (open 5th market, cross holding 4)"] = await gasOf(
+    p.modifyPosition(cross, 1, wad("1"), ethers.MaxUint256),
+  );
+  for (const id of [6, 7, 8]) await p.modifyPosition(cross, id, -wad("10"), 0);
+  gas["MarginEngine.accountMargin (cross, 8 markets) [call]"] = await probeGas(
+    await engine.getAddress(),
+    engine.interface.encodeFunctionData("accountMargin", [cross]),
+  );
+  gas["MarginAccounts.withdraw (USDC, cross with 8 positions)"] = await gasOf(t.withdraw(cross, usdc, usdc6("100")));
+
+  // 500 accounts, each with one position: cross and isolated, ETH and BTC, long and short.
+  const ids: bigint[] = [];
+  for (let i = 0; i < 500; i++) {
+    const market = i % 2 === 0 ? 1 : 2;
+    const isolatedMode = i % 4 < 2;
+    await t.createAccount(isolatedMode ? 1 : 0, isolatedMode ? market : 0);
+    const id = (await accounts.nextAccountId()) - 1n;
+    await t.deposit(id, usdc, usdc6("2000"));
+    const size = market === 1 ? wad("0.5") : wad("0.02");
+    await p.modifyPosition(id, market, i % 3 === 0 ? -size : size, i % 3 === 0 ? 0n : ethers.MaxUint256);
+    ids.push(id);
+  }
+  gas["MarginLens.margins (500 accounts) [estimateGas]"] = Number(await lens.margins.estimateGas(ids));
   return gas;
 }
 

@@ -13,20 +13,24 @@ import {IPriceOracle} from "./IPriceOracle.sol";
 interface IPerpMarket {
     /// @notice Parameters copied from RiskConfig (pushed on every change), packed for one-slot reads.
     struct MarketConfig {
+        // slot 1: what every margin check reads
         uint64 mmFloor;
         uint64 mmSizeFactor;
         uint64 volMultiplier;
-        uint32 liquidationHorizon;
         uint64 imMultiplier;
+        // slot 2
+        uint128 maxPositionSize;
+        uint32 liquidationHorizon;
         uint64 makerFee;
-        uint64 takerFee;
-        uint64 feeInsuranceShare;
+        // slot 3: funding (read by a margin check only when funding has accrued since the last trade)
         uint128 skewScale;
         uint64 maxFundingVelocity;
         uint64 maxFundingRate;
+        // slots 4-5: trades only
         uint128 maxOiLong;
         uint128 maxOiShort;
-        uint128 maxPositionSize;
+        uint64 takerFee;
+        uint64 feeInsuranceShare;
     }
 
     struct MarketState {

@@ -79,7 +79,7 @@ contract MarginLens {
             out[i].price = price;
             // MM per unit of price (it grows with the price for a long and a short alike):
             // m = notional x s / P, WAD base units. d(E - M)/dP = size - m.
-            int256 slope = r.size - int256((r.notional * r.shockRatio) / price / WAD);
+            int256 slope = r.size - int256((r.notional * r.shockRatio) / price);
             if (slope == 0) continue;
             // P_liq = P + gap / slope (gap, slope in WAD).
             int256 move = (gap * int256(WAD)) / slope;

@@ -303,15 +303,15 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
         IPriceOracle.Price memory p = oracle.getPrice(underlying);
         if (p.status == IPriceOracle.Status.Down) revert PriceDown(underlying);
         Position memory pos = _positions[accountId][marketId];
-        MarketConfig memory c = _configs[marketId];
-        MarketState memory s = _accrued(marketId, p.price);
+        MarketConfig storage c = _configs[marketId];
+        (int256 index, ) = _fundingNow(marketId, p.price);
         int256 size = pos.size;
         uint256 mark = size > 0 ? p.low : p.high;
         r.marketId = marketId;
         r.underlying = underlying;
         r.size = size;
         r.price = p;
-        r.pnl = PerpMath.pnl(size, 0, mark) - pos.cost - _fundingOwed(size, s.fundingIndex, pos.fundingSnapshot);
+        r.pnl = PerpMath.pnl(size, 0, mark) - pos.cost - _fundingOwed(size, index, pos.fundingSnapshot);
         uint256 absSize = _abs(size);
         r.notional = absSize.mulWadUp(p.high);
         r.shockRatio = _shockRatio(c, absSize, volatilityOracle.volatility(underlying));
@@ -320,11 +320,11 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
 
     /// @dev max(MM floor, size factor x |size| / max position size, k x sigma x sqrt(horizon / year)),
     ///      each rounded up.
-    function _shockRatio(MarketConfig memory c, uint256 absSize, uint256 sigma) internal pure returns (uint256 ratio) {
+    function _shockRatio(MarketConfig storage c, uint256 absSize, uint256 sigma) internal view returns (uint256 ratio) {
         ratio = c.mmFloor;
-        uint256 sizeTerm = c.maxPositionSize == 0
-            ? c.mmSizeFactor
-            : uint256(c.mmSizeFactor).fullMulDivUp(absSize, c.maxPositionSize);
+        uint256 sizeFactor = c.mmSizeFactor;
+        uint256 maxSize = c.maxPositionSize;
+        uint256 sizeTerm = maxSize == 0 ? sizeFactor : sizeFactor.fullMulDivUp(absSize, maxSize);
         if (sizeTerm > ratio) ratio = sizeTerm;
         uint256 horizonYears = (uint256(c.liquidationHorizon) * WAD * WAD + YEAR - 1) / YEAR;
         uint256 root = FixedPointMathLib.sqrt(horizonYears);
@@ -460,19 +460,29 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
         }
     }
 
-    /// @dev The state with funding accrued from the last update to now: the rate drifts with the
-    ///      skew (PerpMath velocity model) and the index grows by the rate's integral x price.
+    /// @dev The state with funding accrued from the last update to now.
     function _accrued(uint32 marketId, uint256 price) internal view returns (MarketState memory s) {
         s = _states[marketId];
-        uint256 elapsed = block.timestamp - s.lastFundingTime;
-        if (elapsed == 0) return s;
-        MarketConfig memory c = _configs[marketId];
-        int256 skew = int256(uint256(s.oiLong)) - int256(uint256(s.oiShort));
-        int256 velocity = PerpMath.fundingVelocity(skew, c.skewScale, c.maxFundingVelocity);
-        (int256 rate, int256 rateDays) = PerpMath.accrueFunding(s.fundingRate, velocity, elapsed, c.maxFundingRate);
-        s.fundingIndex = (int256(s.fundingIndex) + _mulWadDown(rateDays, int256(price))).toInt128();
+        (int256 index, int256 rate) = _fundingNow(marketId, price);
+        s.fundingIndex = index.toInt128();
         s.fundingRate = int64(rate); // |rate| <= MAX_FUNDING_RATE <= 1e18
         s.lastFundingTime = uint40(block.timestamp);
+    }
+
+    /// @dev Funding index and rate accrued to now: the rate drifts with the skew (PerpMath velocity
+    ///      model) and the index grows by the rate's integral x price. Reads only the slots it needs.
+    function _fundingNow(uint32 marketId, uint256 price) internal view returns (int256 index, int256 rate) {
+        MarketState storage st = _states[marketId];
+        index = st.fundingIndex;
+        rate = st.fundingRate;
+        uint256 elapsed = block.timestamp - st.lastFundingTime;
+        if (elapsed == 0) return (index, rate);
+        MarketConfig storage c = _configs[marketId];
+        int256 skew = int256(uint256(st.oiLong)) - int256(uint256(st.oiShort));
+        int256 velocity = PerpMath.fundingVelocity(skew, c.skewScale, c.maxFundingVelocity);
+        int256 rateDays;
+        (rate, rateDays) = PerpMath.accrueFunding(rate, velocity, elapsed, c.maxFundingRate);
+        index += _mulWadDown(rateDays, int256(price));
     }
 
     /// @dev What `size` owes in funding since `snapshot`, toward +infinity (positive: pays).

@@ -65,6 +65,11 @@ contract MarginEngine is IMarginEngine {
     /// @notice Reverts unless equity without positive unrealized PnL covers IM.
     /// @dev Unrealized profit never backs a withdrawal (positions count only their losses).
     function checkWithdrawal(uint256 accountId) external view {
+        // No positions and no debt: nothing to cover, and no price needs reading (this is also what
+        // lets such an account withdraw while prices are Down).
+        if (perps.accountMarkets(accountId).length == 0 && accounts.balanceOf(accountId, settlementToken) >= 0) {
+            return;
+        }
         (Margin memory m, int256 unrealizedProfit) = _margin(accountId);
         int256 equity = m.equity - unrealizedProfit;
         if (equity < int256(m.initialMargin)) revert InsufficientMargin(accountId, equity, m.initialMargin);
