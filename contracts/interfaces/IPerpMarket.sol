@@ -78,6 +78,8 @@ interface IPerpMarket {
     /// @notice The fill price is worse for the trader than `priceLimit` (above it for a buy, below for a sell).
     error PriceLimitExceeded(uint256 fillPrice, uint256 priceLimit);
     error MarketPaused(uint32 marketId);
+    /// @notice The skew premium would take the fill price to zero (a sell against an extreme skew).
+    error ZeroFillPrice(uint32 marketId);
     error OpenInterestCapExceeded(uint32 marketId, bool long, uint256 openInterest, uint256 cap);
     error PositionSizeCapExceeded(uint32 marketId, uint256 size, uint256 cap);
     error TooManyPositions(uint256 accountId, uint256 max);
@@ -137,6 +139,7 @@ interface IPerpMarket {
     /// @notice The funding rate (WAD per day) and index (WAD USD per unit) accrued to now at `price`.
     function currentFunding(uint32 marketId, uint256 price) external view returns (int256 rate, int256 index);
 
-    /// @notice The price a trade of `sizeDelta` would fill at now (before the price limit).
+    /// @notice The price an opening trade of `sizeDelta` would fill at now (cross-checked price, as
+    ///         opening uses); a trade that only reduces fills at this price or better.
     function quoteFillPrice(uint32 marketId, int256 sizeDelta) external view returns (uint256);
 }

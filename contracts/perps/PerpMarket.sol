@@ -177,6 +177,8 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
         {
             int256 skew = int256(uint256(s.oiLong)) - int256(uint256(s.oiShort));
             f.price = PerpMath.fillPrice(sizeDelta > 0 ? p.high : p.low, skew, sizeDelta, c.skewScale);
+            // A premium of -100% or worse: nothing fills at a price of zero.
+            if (f.price == 0) revert ZeroFillPrice(marketId);
             if (sizeDelta > 0 ? f.price > priceLimit : f.price < priceLimit) {
                 revert PriceLimitExceeded(f.price, priceLimit);
             }
@@ -261,9 +263,10 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
     function quoteFillPrice(uint32 marketId, int256 sizeDelta) external view returns (uint256) {
         address underlying = _underlying[marketId];
         if (underlying == address(0)) revert UnknownMarket(marketId);
-        IPriceOracle.Price memory p = oracle.getPrice(underlying);
+        // An opening trade's price (cross-checked); a reducing trade fills at this or better.
+        IPriceOracle.Price memory p = oracle.getPriceChecked(underlying);
         if (p.status == IPriceOracle.Status.Down) revert PriceDown(underlying);
-        MarketState memory s = _states[marketId];
+        MarketState storage s = _states[marketId];
         int256 skew = int256(uint256(s.oiLong)) - int256(uint256(s.oiShort));
         return PerpMath.fillPrice(sizeDelta > 0 ? p.high : p.low, skew, sizeDelta, _configs[marketId].skewScale);
     }
