@@ -114,7 +114,10 @@ const func: DeployFunction = async (hre) => {
   expect("pool settlement spender", await pool.settlementSpender(), await accounts.getAddress());
   expect("pool PnL source", await pool.pnlSource(), perpsAddress);
   for (const m of config.markets) {
-    const token = await tokenAddress(hre, config.collaterals.find((c) => c.symbol === m.symbol)!);
+    const token = await tokenAddress(
+      hre,
+      config.collaterals.find((c) => c.symbol === m.symbol)!,
+    );
     expect(`market ${m.id} underlying`, await perps.underlyingOf(m.id), token);
     const c = await perps.marketConfig(m.id);
     const fromRisk = async (param: string) => risk.get(paramIndex(param), m.id);

@@ -181,7 +181,8 @@ async function measurePerps(
   await t.createAccount(0, 0);
   const cross = (await accounts.nextAccountId()) - 1n;
   await t.deposit(cross, usdc, usdc6("200000"));
-  for (const id of [2, 3, 4, 5]) await p.modifyPosition(cross, id, id === 2 ? wad("0.2") : wad("10"), ethers.MaxUint256);
+  for (const id of [2, 3, 4, 5])
+    await p.modifyPosition(cross, id, id === 2 ? wad("0.2") : wad("10"), ethers.MaxUint256);
   gas["PerpMarket.modifyPosition (open 5th market, cross holding 4)"] = await gasOf(
     p.modifyPosition(cross, 1, wad("1"), ethers.MaxUint256),
   );

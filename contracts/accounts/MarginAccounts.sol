@@ -270,9 +270,7 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IMarginAccounts
-    function marginData(
-        uint256 accountId
-    ) external view returns (Account memory a, CollateralBalance[] memory held) {
+    function marginData(uint256 accountId) external view returns (Account memory a, CollateralBalance[] memory held) {
         a = _accounts[accountId];
         uint256 n = _collateralTokens.length;
         held = new CollateralBalance[](n);

@@ -266,9 +266,9 @@ contract RiskConfig is IRiskConfig, AccessControl {
         emit ParameterSet(param, scope, v.value, value, msg.sender);
         v.value = uint248(value); // bounded far below 2^248 by RiskParams
         v.set = true;
-        IRiskConfigListener l = listener;
-        if (address(l) != address(0) && RiskParams.scopeOf(param) == RiskParams.Scope.Market) {
-            l.onMarketParameterChanged(param, uint32(scope), value); // scope <= uint32 max: checked
+        IRiskConfigListener hook = listener;
+        if (address(hook) != address(0) && RiskParams.scopeOf(param) == RiskParams.Scope.Market) {
+            hook.onMarketParameterChanged(param, uint32(scope), value); // scope <= uint32 max: checked
         }
     }
 
