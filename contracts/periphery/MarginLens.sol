@@ -80,9 +80,9 @@ contract MarginLens {
             // MM per unit of price (it grows with the price for a long and a short alike):
             // m = notional x s / P, WAD base units. d(E - M)/dP = size - m.
             // m rounded so that |slope| is the larger: down for a long, up for a short.
-            uint256 mm = r.notional * r.shockRatio;
-            uint256 m = r.size >= 0 ? mm / price : (mm + price - 1) / price;
-            int256 slope = r.size - int256(m);
+            uint256 scaled = r.notional * r.shockRatio;
+            uint256 perUnit = r.size >= 0 ? scaled / price : (scaled + price - 1) / price;
+            int256 slope = r.size - int256(perUnit);
             if (slope == 0) continue;
             // P_liq = P + gap / slope (gap, slope in WAD).
             int256 move = (gap * int256(WAD)) / slope;
