@@ -287,11 +287,8 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
             if (p.status == IPriceOracle.Status.Down) revert PriceDown(underlying);
             int256 skew = int256(uint256(s.oiLong)) - int256(uint256(s.oiShort));
             uint256 price = skew >= 0 ? p.high : p.low;
-            s = _accrued(id, p.price);
-            total +=
-                _mulWadUp(skew, int256(price)) -
-                s.openCost -
-                (_mulWadDown(skew, s.fundingIndex) - s.fundingSnapshotSum);
+            (int256 index, ) = _fundingNow(id, p.price);
+            total += _mulWadUp(skew, int256(price)) - s.openCost - (_mulWadDown(skew, index) - s.fundingSnapshotSum);
         }
         int256 scale = int256(_settlementScale);
         // Round the traders' claim up to whole settlement-token units.
