@@ -20,5 +20,5 @@ const func: DeployFunction = async (hre) => {
   }
 };
 func.tags = ["handover"];
-func.dependencies = ["collateral", "oracles", "governance", "markets"];
+func.dependencies = ["collateral", "oracles", "governance", "markets", "liquidation"];
 export default func;

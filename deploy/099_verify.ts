@@ -126,10 +126,28 @@ const func: DeployFunction = async (hre) => {
     expect(`market ${m.id} max position`, c.maxPositionSize, await fromRisk("MAX_POSITION_SIZE"));
   }
 
+  const liquidation = await ethers.getContractAt(
+    "LiquidationEngine",
+    (await deployments.get("LiquidationEngine")).address,
+  );
+  const liquidator = await liquidation.getAddress();
+  expect("RiskConfig pushes global parameters to LiquidationEngine", await risk.globalListener(), liquidator);
+  expect("LiquidationEngine moves positions", await perps.hasRole(await perps.LIQUIDATOR_ROLE(), liquidator), true);
+  expect(
+    "LiquidationEngine moves collateral",
+    await accounts.hasRole(await accounts.LIQUIDATOR_ROLE(), liquidator),
+    true,
+  );
+  expect("LiquidationEngine draws the fund", await fund.hasRole(await fund.DRAWER_ROLE(), liquidator), true);
+  const [, liquidationParams] = await liquidation.parameters();
+  expect("liquidation fee", liquidationParams.fee, await risk.get(paramIndex("LIQUIDATION_FEE"), 0));
+  expect("auction discount cap", liquidationParams.discountCap, await risk.get(paramIndex("AUCTION_DISCOUNT_CAP"), 0));
+  expect("insurance floor", liquidationParams.insuranceFloor, await risk.get(paramIndex("INSURANCE_FLOOR"), 0));
+
   if (problems.length > 0) {
     throw new Error(`Deployment verification failed on ${network.name}:\n  - ${problems.join("\n  - ")}`);
   }
 };
 func.tags = ["verify", "keel"];
-func.dependencies = ["collateral", "oracles", "governance", "markets", "handover"];
+func.dependencies = ["collateral", "oracles", "governance", "markets", "liquidation", "handover"];
 export default func;

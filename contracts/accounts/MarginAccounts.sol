@@ -27,8 +27,11 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice Held by the markets: settles PnL, funding and fees into stablecoin balances.
     bytes32 public constant MARKET_ROLE = keccak256("MARKET_ROLE");
-    /// @notice Insurance-fund inflow tag of trading fees.
+    /// @notice Held by the liquidation engine: moves a liquidated account's collateral to a bidder.
+    bytes32 public constant LIQUIDATOR_ROLE = keccak256("LIQUIDATOR_ROLE");
+    /// @notice Insurance-fund inflow tags.
     bytes32 public constant SOURCE_TRADING_FEE = "TRADING_FEE";
+    bytes32 public constant SOURCE_LIQUIDATION_FEE = "LIQUIDATION_FEE";
 
     /// @inheritdoc IMarginAccounts
     address public immutable settlementToken;
@@ -62,7 +65,7 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     function createAccount(Mode mode, uint32 marketId) external returns (uint256 accountId) {
         if ((mode == Mode.Cross) != (marketId == 0)) revert InvalidMarketId(mode, marketId);
         accountId = nextAccountId++;
-        _accounts[accountId] = Account({owner: msg.sender, mode: mode, marketId: marketId});
+        _accounts[accountId] = Account({owner: msg.sender, mode: mode, marketId: marketId, nonce: 0});
         emit AccountCreated(accountId, msg.sender, mode, marketId);
     }
 
@@ -145,35 +148,42 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc IMarginAccounts
     function settle(uint256 accountId, int256 amount, uint256 toInsurance) external onlyRole(MARKET_ROLE) nonReentrant {
-        address pool_ = pool;
-        if (pool_ == address(0)) revert SettlementNotConfigured();
-        address token = settlementToken;
-        int256 before = _balances[accountId][token];
-        int256 after_ = before + amount;
-        _balances[accountId][token] = after_;
-        int256 debtChange = _negativePart(after_) - _negativePart(before);
-        if (debtChange != 0) settlementDebt = uint256(int256(settlementDebt) + debtChange);
-
-        // Cash follows the positive part of the balance; the pool pays or receives the rest.
-        int256 cashChange = _positivePart(after_) - _positivePart(before);
-        Collateral storage c = _collaterals[token];
-        IERC20 t = IERC20(token);
-        uint256 poolToInsurance = toInsurance;
-        if (cashChange > 0) {
-            c.totalDeposits += uint128(uint256(cashChange));
-            t.safeTransferFrom(pool_, address(this), uint256(cashChange));
-        } else if (cashChange < 0) {
-            uint256 out = uint256(-cashChange);
-            c.totalDeposits -= uint128(out);
-            // The fee's insurance share leaves straight from here when the account paid in cash.
-            uint256 direct = out < toInsurance ? out : toInsurance;
-            poolToInsurance -= direct;
-            if (direct != 0) t.safeTransfer(address(insuranceFund), direct);
-            if (out > direct) t.safeTransfer(pool_, out - direct);
-        }
-        if (poolToInsurance != 0) t.safeTransferFrom(pool_, address(insuranceFund), poolToInsurance);
-        if (toInsurance != 0) insuranceFund.recordInflow(toInsurance, SOURCE_TRADING_FEE);
+        address pool_ = _pool();
+        (int256 cash, int256 debtChange) = _book(accountId, amount);
+        _moveCash(pool_, cash, toInsurance, 0, SOURCE_TRADING_FEE);
         emit Settled(accountId, amount, toInsurance, debtChange);
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function touch(uint256 accountId, address caller) external onlyRole(MARKET_ROLE) returns (Account memory a) {
+        a = _accounts[accountId];
+        if (a.owner == address(0)) revert UnknownAccount(accountId);
+        if (caller != a.owner && !_operators[accountId][caller]) revert NotAuthorized(accountId, caller);
+        _accounts[accountId].nonce = ++a.nonce;
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function settleLiquidation(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction,
+        int256 fromAmount,
+        int256 toAmount,
+        uint256 fee,
+        uint256 fundPaid
+    ) external onlyRole(LIQUIDATOR_ROLE) nonReentrant {
+        if (fraction > 1e18) revert InvalidFraction(fraction);
+        address pool_ = _pool();
+        ++_accounts[fromAccountId].nonce;
+        (int256 cash, ) = _book(fromAccountId, fromAmount - int256(fee));
+        if (toAccountId != 0) {
+            ++_accounts[toAccountId].nonce;
+            (int256 toCash, ) = _book(toAccountId, toAmount);
+            cash += toCash;
+            if (fraction != 0) _seize(fromAccountId, toAccountId, fraction);
+        }
+        int256 poolFlow = _moveCash(pool_, cash, fee, fundPaid, SOURCE_LIQUIDATION_FEE);
+        emit LiquidationSettled(fromAccountId, toAccountId, fromAmount, toAmount, fee, fundPaid, poolFlow);
     }
 
     /// @notice Connects settlement to the pool and the insurance fund (both must be contracts).
@@ -249,6 +259,11 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IMarginAccounts
     function account(uint256 accountId) external view returns (Account memory) {
         return _accounts[accountId];
+    }
+
+    /// @inheritdoc IMarginAccounts
+    function nonce(uint256 accountId) external view returns (uint256) {
+        return _accounts[accountId].nonce;
     }
 
     /// @inheritdoc IMarginAccounts
@@ -333,6 +348,68 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         settlementDebt -= repaid;
         IERC20(token).safeTransfer(pool, repaid);
         emit Settled(accountId, 0, 0, -int256(repaid));
+    }
+
+    function _pool() internal view returns (address pool_) {
+        pool_ = pool;
+        if (pool_ == address(0)) revert SettlementNotConfigured();
+    }
+
+    /// @dev Adds `amount` to the stablecoin balance; returns the change of its positive part (the
+    ///      cash this contract must hold for it) and of its negative part (what it owes the pool).
+    function _book(uint256 accountId, int256 amount) internal returns (int256 cash, int256 debtChange) {
+        address token = settlementToken;
+        int256 before = _balances[accountId][token];
+        int256 after_ = before + amount;
+        _balances[accountId][token] = after_;
+        debtChange = _negativePart(after_) - _negativePart(before);
+        if (debtChange != 0) settlementDebt = uint256(int256(settlementDebt) + debtChange);
+        cash = _positivePart(after_) - _positivePart(before);
+    }
+
+    /// @dev Keeps the cash rule after balances changed by `cash` (positive parts): `fundPaid` has
+    ///      arrived from the insurance fund, `toInsurance` leaves for it (booked under `source`),
+    ///      and the pool pays or receives the difference (`poolFlow`, positive: from the pool).
+    function _moveCash(
+        address pool_,
+        int256 cash,
+        uint256 toInsurance,
+        uint256 fundPaid,
+        bytes32 source
+    ) internal returns (int256 poolFlow) {
+        Collateral storage c = _collaterals[settlementToken];
+        if (cash > 0) c.totalDeposits += uint128(uint256(cash));
+        else if (cash < 0) c.totalDeposits -= uint128(uint256(-cash));
+        IERC20 t = IERC20(settlementToken);
+        poolFlow = cash + int256(toInsurance) - int256(fundPaid);
+        uint256 fromHere = toInsurance;
+        IInsuranceFund fund = insuranceFund;
+        if (poolFlow > 0) {
+            // What the pool pays goes straight to the fund first (one transfer fewer).
+            uint256 direct = uint256(poolFlow) < toInsurance ? uint256(poolFlow) : toInsurance;
+            fromHere -= direct;
+            if (direct != 0) t.safeTransferFrom(pool_, address(fund), direct);
+            if (uint256(poolFlow) > direct) t.safeTransferFrom(pool_, address(this), uint256(poolFlow) - direct);
+        }
+        if (fromHere != 0) t.safeTransfer(address(fund), fromHere);
+        if (toInsurance != 0) fund.recordInflow(toInsurance, source);
+        if (poolFlow < 0) t.safeTransfer(pool_, uint256(-poolFlow));
+    }
+
+    /// @dev Moves `fraction` (WAD, rounded down) of each non-settlement balance; totals unchanged.
+    function _seize(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) internal {
+        uint256 n = _collateralTokens.length;
+        for (uint256 i = 1; i < n; ++i) {
+            address token = _collateralTokens[i]; // index 0 is the settlement token
+            int256 balance = _balances[fromAccountId][token];
+            if (balance == 0) continue;
+            // Non-settlement balances are never negative and below 2^128 (the caps).
+            uint256 amount = (uint256(balance) * fraction) / 1e18;
+            if (amount == 0) continue;
+            _balances[fromAccountId][token] = balance - int256(amount);
+            _balances[toAccountId][token] += int256(amount);
+            emit CollateralSeized(fromAccountId, toAccountId, token, amount);
+        }
     }
 
     function _positivePart(int256 x) internal pure returns (int256) {

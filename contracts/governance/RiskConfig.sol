@@ -3,7 +3,7 @@ pragma solidity ^0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
-import {IRiskConfig, IRiskConfigListener} from "../interfaces/IRiskConfig.sol";
+import {IRiskConfig, IRiskConfigListener, IRiskConfigGlobalListener} from "../interfaces/IRiskConfig.sol";
 import {IVolatilityOracle} from "../interfaces/IVolatilityOracle.sol";
 import {RiskParams} from "./RiskParams.sol";
 import {IDepositPausable} from "../interfaces/IDepositPausable.sol";
@@ -44,6 +44,8 @@ contract RiskConfig is IRiskConfig, AccessControl {
 
     /// @notice Told of every market-scoped change (the perp market's parameter copy); zero: none.
     IRiskConfigListener public listener;
+    /// @notice Told of every global (liquidation, insurance fund) change; zero: none.
+    IRiskConfigGlobalListener public globalListener;
 
     mapping(RiskParams.Param => mapping(uint256 scope => Value)) internal _values;
     mapping(RiskParams.Param => mapping(uint256 scope => KeeperLimits)) internal _limits;
@@ -133,6 +135,15 @@ contract RiskConfig is IRiskConfig, AccessControl {
         }
         emit ListenerSet(address(listener), address(newListener));
         listener = newListener;
+    }
+
+    /// @notice Governance: the contract told of every global parameter change (zero: none).
+    function setGlobalListener(IRiskConfigGlobalListener newListener) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(newListener) != address(0) && address(newListener).code.length == 0) {
+            revert NotAContract(address(newListener));
+        }
+        emit GlobalListenerSet(address(globalListener), address(newListener));
+        globalListener = newListener;
     }
 
     /// @notice Governance: the risk keeper's band, steps and window for one parameter and scope.
@@ -266,9 +277,14 @@ contract RiskConfig is IRiskConfig, AccessControl {
         emit ParameterSet(param, scope, v.value, value, msg.sender);
         v.value = uint248(value); // bounded far below 2^248 by RiskParams
         v.set = true;
-        IRiskConfigListener hook = listener;
-        if (address(hook) != address(0) && RiskParams.scopeOf(param) == RiskParams.Scope.Market) {
-            hook.onMarketParameterChanged(param, uint32(scope), value); // scope <= uint32 max: checked
+        RiskParams.Scope kind = RiskParams.scopeOf(param);
+        if (kind == RiskParams.Scope.Market) {
+            IRiskConfigListener hook = listener;
+            // scope <= uint32 max: checked by _checkScope
+            if (address(hook) != address(0)) hook.onMarketParameterChanged(param, uint32(scope), value);
+        } else if (kind == RiskParams.Scope.Global) {
+            IRiskConfigGlobalListener hook = globalListener;
+            if (address(hook) != address(0)) hook.onGlobalParameterChanged(param, value);
         }
     }
 

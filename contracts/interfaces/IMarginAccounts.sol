@@ -12,10 +12,15 @@ interface IMarginAccounts {
         Isolated
     }
 
+    /// @dev One slot. `nonce` counts the changes a liquidation bid must not be surprised by:
+    ///      every trade of the account and every liquidation bid on it (as liquidated account or as
+    ///      bidder). Deposits, withdrawals and transfers leave it alone: they only add collateral or
+    ///      need initial margin, which an account inside an auction cannot have.
     struct Account {
         address owner;
         Mode mode;
         uint32 marketId;
+        uint56 nonce;
     }
 
     /// @dev Packed so that a deposit reads and writes a single slot (`totalDeposits`, `cap`).
@@ -82,6 +87,8 @@ interface IMarginAccounts {
     error NothingToSweep(address token);
     /// @notice Thrown when settlement is used before the pool and insurance fund are set.
     error SettlementNotConfigured();
+    /// @notice Thrown when a liquidation names a fraction above 1 (WAD).
+    error InvalidFraction(uint256 fraction);
 
     event AccountCreated(uint256 indexed accountId, address indexed owner, Mode mode, uint32 marketId);
     event OperatorSet(uint256 indexed accountId, address indexed operator, bool approved);
@@ -105,6 +112,27 @@ interface IMarginAccounts {
     ///         into the account's stablecoin balance, of which the pool paid `toInsurance` on to
     ///         the insurance fund. `debtChange` is the change of what the account owes the pool.
     event Settled(uint256 indexed accountId, int256 amount, uint256 toInsurance, int256 debtChange);
+    /// @notice A liquidation bid moved `amount` of the non-settlement collateral `token` from the
+    ///         liquidated account to the bidder's.
+    event CollateralSeized(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        address indexed token,
+        uint256 amount
+    );
+    /// @notice A liquidation bid booked `fromAmount` and `toAmount` (settlement-token units) into
+    ///         the two stablecoin balances, charged `fee` to the liquidated account for the
+    ///         insurance fund, used `fundPaid` the fund had sent, and moved `poolFlow` from the
+    ///         pool (negative: to the pool).
+    event LiquidationSettled(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        int256 fromAmount,
+        int256 toAmount,
+        uint256 fee,
+        uint256 fundPaid,
+        int256 poolFlow
+    );
 
     /// @notice Creates an account owned by the caller. Cross accounts take `marketId` 0; Isolated
     ///         accounts name the one market they will ever trade.
@@ -134,6 +162,29 @@ interface IMarginAccounts {
     ///         exactly the sum of positive stablecoin balances, and negative balances are the
     ///         pool's receivable (`settlementDebt`).
     function settle(uint256 accountId, int256 amount, uint256 toInsurance) external;
+
+    /// @notice Markets (MARKET_ROLE), at the start of a trade: the account's record after checking
+    ///         `caller` may act for it; increments the account's nonce.
+    function touch(uint256 accountId, address caller) external returns (Account memory);
+
+    /// @notice The liquidation engine (LIQUIDATOR_ROLE), for one bid: moves `fraction` (WAD, rounded
+    ///         down) of every non-settlement collateral of `fromAccountId` to `toAccountId`, books
+    ///         `fromAmount - fee` and `toAmount` into their stablecoin balances, pays `fee` to the
+    ///         insurance fund (source LIQUIDATION_FEE), counts `fundPaid` that the fund has already
+    ///         sent here, and settles the rest of the cash with the pool. Increments both nonces
+    ///         (`toAccountId` zero: a fee alone, at an auction's start).
+    function settleLiquidation(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction,
+        int256 fromAmount,
+        int256 toAmount,
+        uint256 fee,
+        uint256 fundPaid
+    ) external;
+
+    /// @notice The account's nonce (see `Account`): a liquidation bid names the nonce it expects.
+    function nonce(uint256 accountId) external view returns (uint256);
 
     /// @notice The account's record after checking `caller` may act for it (owner or operator).
     function authorize(uint256 accountId, address caller) external view returns (Account memory);

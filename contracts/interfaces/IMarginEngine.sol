@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IAccountHealthCheck} from "./IAccountHealthCheck.sol";
+import {IPerpMarket} from "./IPerpMarket.sol";
 
 /// @title Keel margin engine
 /// @notice Decides, for any account at any moment, its equity, initial margin (IM) and maintenance
@@ -21,6 +22,19 @@ interface IMarginEngine is IAccountHealthCheck {
         uint256 maintenanceMargin;
     }
 
+    /// @notice Everything a liquidation needs, from one read of the oracles. `markToMarket` values
+    ///         the account at what it is worth, not what it may borrow against: every collateral
+    ///         at its full low price (no weight), the stablecoin at face value, positions at their
+    ///         unrealized PnL (funding included). `otherCollateral` is the non-settlement part of it.
+    struct Valuation {
+        int256 equity;
+        uint256 initialMargin;
+        uint256 maintenanceMargin;
+        int256 markToMarket;
+        uint256 otherCollateral;
+        IPerpMarket.PositionRisk[] positions;
+    }
+
     /// @notice What a withdrawal or trade would have left: `equity` (for withdrawals, without
     ///         positive unrealized PnL) below `requirement` (IM, or MM for a risk-reducing trade).
     error InsufficientMargin(uint256 accountId, int256 equity, uint256 requirement);
@@ -31,6 +45,13 @@ interface IMarginEngine is IAccountHealthCheck {
 
     /// @notice Equity, IM and MM of the account now.
     function accountMargin(uint256 accountId) external view returns (Margin memory);
+
+    /// @notice Margin, mark-to-market and positions of the account now (liquidation).
+    function valuation(uint256 accountId) external view returns (Valuation memory);
+
+    /// @notice Reverts with `InsufficientMargin` unless equity covers IM (a liquidation bidder's
+    ///         account after it took its share).
+    function checkInitialMargin(uint256 accountId) external view;
 
     /// @notice MM > equity.
     function isLiquidatable(uint256 accountId) external view returns (bool);

@@ -91,6 +91,8 @@ interface IPerpMarket {
     error NotAContract(address target);
     /// @notice A trade, or a funding / fee settlement, outgrew the packed storage (values near 1.7e20 USD).
     error ValueOverflow();
+    /// @notice A liquidation named a fraction of zero or above 1 (WAD).
+    error InvalidFraction(uint256 fraction);
 
     event MarketListed(uint32 indexed marketId, address indexed underlying);
     event MarketConfigUpdated(uint32 indexed marketId, MarketConfig config);
@@ -108,6 +110,18 @@ interface IPerpMarket {
         uint256 fee,
         int256 settled
     );
+    /// @notice A liquidation moved `size` of a position from `fromAccountId` to `toAccountId` at
+    ///         the mark `price`; both sides' settlements (realized PnL and funding, WAD, before
+    ///         rounding to token units) follow.
+    event PositionLiquidated(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        uint32 indexed marketId,
+        int256 size,
+        uint256 price,
+        int256 fromSettled,
+        int256 toSettled
+    );
     event FundingAccrued(uint32 indexed marketId, int256 fundingIndex, int256 fundingRate, int256 skew);
 
     /// @notice Opens, increases, reduces, closes or flips the account's position in `marketId` by
@@ -121,6 +135,17 @@ interface IPerpMarket {
         int256 sizeDelta,
         uint256 priceLimit
     ) external returns (uint256 fillPrice);
+
+    /// @notice The liquidation engine (LIQUIDATOR_ROLE): moves `fraction` (WAD, toward zero) of
+    ///         every position of `fromAccountId` to `toAccountId` at the mark price the margin
+    ///         engine values it at. The liquidated side realizes what moved; both sides settle
+    ///         their funding. Returns what each side must book, in settlement-token units rounded
+    ///         toward -infinity: the caller books both (no settlement happens here).
+    function transferPositions(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction
+    ) external returns (int256 fromSettled, int256 toSettled);
 
     /// @notice Every position of the account, valued at current prices (reverts if one is Down).
     function accountRisk(uint256 accountId) external view returns (PositionRisk[] memory);

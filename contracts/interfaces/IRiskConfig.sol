@@ -11,6 +11,14 @@ interface IRiskConfigListener {
     function onMarketParameterChanged(RiskParams.Param param, uint32 marketId, uint256 value) external;
 }
 
+/// @title Listener of global parameter changes
+/// @notice The liquidation engine keeps versioned snapshots of the liquidation and insurance-fund
+///         parameters (an auction names the version it started with); RiskConfig pushes every
+///         change of a global parameter to it in the same transaction.
+interface IRiskConfigGlobalListener {
+    function onGlobalParameterChanged(RiskParams.Param param, uint256 value) external;
+}
+
 /// @title Keel risk configuration
 /// @notice The one place risk parameters of markets, options, liquidation and the insurance fund
 ///         are set, each inside hard bounds (RiskParams) and cross-parameter rules, and where the
@@ -84,6 +92,7 @@ interface IRiskConfig {
         address indexed by
     );
     event ListenerSet(address oldListener, address newListener);
+    event GlobalListenerSet(address oldListener, address newListener);
     event KeeperLimitsSet(
         RiskParams.Param indexed param,
         uint256 indexed scope,

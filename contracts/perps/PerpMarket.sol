@@ -31,6 +31,8 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
     uint256 public constant MAX_POSITIONS = 8;
     uint256 internal constant WAD = 1e18;
     uint256 internal constant YEAR = 365 days;
+    /// @notice Held by the liquidation engine: moves positions from a liquidated account to a bidder.
+    bytes32 public constant LIQUIDATOR_ROLE = keccak256("LIQUIDATOR_ROLE");
 
     IMarginAccounts public immutable accounts;
     IPriceOracle public immutable oracle;
@@ -133,7 +135,7 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
         uint256 priceLimit
     ) external nonReentrant returns (uint256 fillPrice) {
         if (sizeDelta == 0) revert ZeroSizeDelta();
-        IMarginAccounts.Account memory acct = accounts.authorize(accountId, msg.sender);
+        IMarginAccounts.Account memory acct = accounts.touch(accountId, msg.sender);
         if (acct.mode == IMarginAccounts.Mode.Isolated && acct.marketId != marketId) {
             revert WrongMarket(accountId, acct.marketId, marketId);
         }
@@ -188,24 +190,74 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
         (f.realized, f.newCost) = _reprice(pos.size, pos.cost, sizeDelta, f.price);
 
         if (increasing) _checkCaps(marketId, c, s, pos.size, newSize);
-        _updateMarketSet(accountId, marketId, pos.size, newSize);
-
-        // Market aggregates: open interest, cost and funding snapshots follow the position.
-        _moveOpenInterest(s, pos.size, newSize);
-        s.openCost = (int256(s.openCost) - pos.cost + f.newCost).toInt128();
-        s.fundingSnapshotSum = (int256(s.fundingSnapshotSum) -
-            _mulWadDown(pos.size, pos.fundingSnapshot) +
-            _mulWadDown(newSize, s.fundingIndex)).toInt128();
+        _rebook(s, accountId, marketId, pos, newSize, f.newCost);
         _states[marketId] = s;
-        _positions[accountId][marketId] = Position({
-            size: newSize.toInt128(),
-            cost: f.newCost,
-            fundingSnapshot: newSize == 0 ? int128(0) : s.fundingIndex
-        });
 
         int256 settled = _settle(accountId, c, f);
         emit PositionModified(accountId, marketId, sizeDelta, f.price, newSize, f.realized, f.funding, f.fee, settled);
         return f.price;
+    }
+
+    // ---------------------------------------------------------------- liquidation
+
+    /// @inheritdoc IPerpMarket
+    function transferPositions(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction
+    ) external onlyRole(LIQUIDATOR_ROLE) nonReentrant returns (int256 fromSettled, int256 toSettled) {
+        if (fraction == 0 || fraction > WAD) revert InvalidFraction(fraction);
+        IMarginAccounts.Account memory bidder = accounts.account(toAccountId);
+        uint256 set = _accountMarkets[fromAccountId]; // a copy: the loop may remove ids from storage
+        uint256 n = _count(set);
+        for (uint256 i; i < n; ++i) {
+            uint32 marketId = uint32(set >> (32 * i));
+            if (bidder.mode == IMarginAccounts.Mode.Isolated && bidder.marketId != marketId) {
+                revert WrongMarket(toAccountId, bidder.marketId, marketId);
+            }
+            (int256 fromAmount, int256 toAmount) = _transferPosition(fromAccountId, toAccountId, marketId, fraction);
+            fromSettled += fromAmount;
+            toSettled += toAmount;
+        }
+        fromSettled = _toUnitsDown(fromSettled);
+        toSettled = _toUnitsDown(toSettled);
+    }
+
+    /// @dev Moves `fraction` of one position (toward zero) at its mark price: the liquidated side
+    ///      realizes that part and settles all its funding, the bidder's side opens or nets it at
+    ///      the mark (and settles its own funding). Open interest can only stay or fall, so no cap
+    ///      is checked: a liquidation is never blocked by a cap. Returns both settlements, WAD.
+    function _transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint32 marketId,
+        uint256 fraction
+    ) internal returns (int256 fromAmount, int256 toAmount) {
+        IPriceOracle.Price memory p = oracle.getPrice(_underlying[marketId]);
+        OraclePolicy.check(p.status, OraclePolicy.Action.Liquidate);
+        MarketState memory s = _accrue(marketId, p.price);
+        int256 size = _positions[fromAccountId][marketId].size;
+        int256 moved = fraction == WAD ? size : (size * int256(fraction)) / int256(WAD);
+        if (moved == 0) return (0, 0);
+        uint256 mark = size > 0 ? p.low : p.high; // the price the margin engine valued it at
+        fromAmount = _moveAtMark(s, fromAccountId, marketId, -moved, mark);
+        toAmount = _moveAtMark(s, toAccountId, marketId, moved, mark);
+        _states[marketId] = s;
+        emit PositionLiquidated(fromAccountId, toAccountId, marketId, moved, mark, fromAmount, toAmount);
+    }
+
+    /// @dev One side of a liquidation transfer: no fee, no cap; returns realized PnL - funding.
+    function _moveAtMark(
+        MarketState memory s,
+        uint256 accountId,
+        uint32 marketId,
+        int256 sizeDelta,
+        uint256 mark
+    ) internal returns (int256 settled) {
+        Position memory pos = _positions[accountId][marketId];
+        (int256 realized, int128 newCost) = _reprice(pos.size, pos.cost, sizeDelta, mark);
+        settled = realized - _fundingOwed(pos.size, s.fundingIndex, pos.fundingSnapshot);
+        _rebook(s, accountId, marketId, pos, pos.size + sizeDelta, newCost);
     }
 
     // ---------------------------------------------------------------- views
@@ -407,12 +459,39 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
     /// @dev Books realized PnL - funding - fee into the stablecoin balance, rounded toward
     ///      -infinity to whole token units; the fee's insurance share is paid by the pool.
     function _settle(uint256 accountId, MarketConfig memory c, Fill memory f) internal returns (int256 units) {
-        int256 amount = f.realized - f.funding - int256(f.fee);
+        units = _toUnitsDown(f.realized - f.funding - int256(f.fee));
+        uint256 toInsurance = f.fee.mulWad(c.feeInsuranceShare) / _settlementScale;
+        if (units != 0 || toInsurance != 0) accounts.settle(accountId, units, toInsurance);
+    }
+
+    /// @dev WAD USD to settlement-token units, toward -infinity.
+    function _toUnitsDown(int256 amount) internal view returns (int256 units) {
         int256 scale = int256(_settlementScale);
         units = amount / scale;
         if (amount < 0 && amount % scale != 0) --units;
-        uint256 toInsurance = f.fee.mulWad(c.feeInsuranceShare) / _settlementScale;
-        if (units != 0 || toInsurance != 0) accounts.settle(accountId, units, toInsurance);
+    }
+
+    /// @dev Stores a position's new size and cost (funding snapshot at the index) and moves the
+    ///      market's open interest, cost and snapshot sums and the account's market set with it.
+    function _rebook(
+        MarketState memory s,
+        uint256 accountId,
+        uint32 marketId,
+        Position memory pos,
+        int256 newSize,
+        int128 newCost
+    ) internal {
+        _updateMarketSet(accountId, marketId, pos.size, newSize);
+        _moveOpenInterest(s, pos.size, newSize);
+        s.openCost = (int256(s.openCost) - pos.cost + newCost).toInt128();
+        s.fundingSnapshotSum = (int256(s.fundingSnapshotSum) -
+            _mulWadDown(pos.size, pos.fundingSnapshot) +
+            _mulWadDown(newSize, s.fundingIndex)).toInt128();
+        _positions[accountId][marketId] = Position({
+            size: newSize.toInt128(),
+            cost: newCost,
+            fundingSnapshot: newSize == 0 ? int128(0) : s.fundingIndex
+        });
     }
 
     function _updateMarketSet(uint256 accountId, uint32 marketId, int256 oldSize, int256 newSize) internal {

@@ -47,7 +47,24 @@ contract MarginEngine is IMarginEngine {
 
     /// @inheritdoc IMarginEngine
     function accountMargin(uint256 accountId) public view returns (Margin memory m) {
-        (m, ) = _margin(accountId);
+        (m, , ) = _margin(accountId);
+    }
+
+    /// @inheritdoc IMarginEngine
+    function valuation(uint256 accountId) external view returns (Valuation memory v) {
+        (Margin memory m, , Worth memory w) = _margin(accountId);
+        v.equity = m.equity;
+        v.initialMargin = m.initialMargin;
+        v.maintenanceMargin = m.maintenanceMargin;
+        v.markToMarket = w.markToMarket;
+        v.otherCollateral = w.otherCollateral;
+        v.positions = w.risks;
+    }
+
+    /// @inheritdoc IMarginEngine
+    function checkInitialMargin(uint256 accountId) external view {
+        Margin memory m = accountMargin(accountId);
+        if (m.equity < int256(m.initialMargin)) revert InsufficientMargin(accountId, m.equity, m.initialMargin);
     }
 
     /// @inheritdoc IMarginEngine
@@ -58,7 +75,7 @@ contract MarginEngine is IMarginEngine {
 
     /// @inheritdoc IMarginEngine
     function withdrawableEquity(uint256 accountId) public view returns (int256) {
-        (Margin memory m, int256 unrealizedProfit) = _margin(accountId);
+        (Margin memory m, int256 unrealizedProfit, ) = _margin(accountId);
         return m.equity - unrealizedProfit;
     }
 
@@ -70,7 +87,7 @@ contract MarginEngine is IMarginEngine {
         if (perps.accountMarkets(accountId).length == 0 && accounts.balanceOf(accountId, settlementToken) >= 0) {
             return;
         }
-        (Margin memory m, int256 unrealizedProfit) = _margin(accountId);
+        (Margin memory m, int256 unrealizedProfit, ) = _margin(accountId);
         int256 equity = m.equity - unrealizedProfit;
         if (equity < int256(m.initialMargin)) revert InsufficientMargin(accountId, equity, m.initialMargin);
     }
@@ -85,19 +102,34 @@ contract MarginEngine is IMarginEngine {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Margin and the sum of positive unrealized PnL (per position).
-    function _margin(uint256 accountId) internal view returns (Margin memory m, int256 unrealizedProfit) {
+    /// @dev What the account is worth without haircuts, and the positions it was computed from.
+    struct Worth {
+        int256 markToMarket;
+        uint256 otherCollateral;
+        IPerpMarket.PositionRisk[] risks;
+    }
+
+    /// @dev Margin, the sum of positive unrealized PnL (per position) and the account's worth.
+    function _margin(
+        uint256 accountId
+    ) internal view returns (Margin memory m, int256 unrealizedProfit, Worth memory w) {
         (IMarginAccounts.Account memory a, IMarginAccounts.CollateralBalance[] memory held) = accounts.marginData(
             accountId
         );
         IPerpMarket.PositionRisk[] memory risks = perps.accountRisk(accountId);
-        m.equity = _collateralValue(held, risks);
+        w.risks = risks;
+        int256 stable;
+        (stable, m.equity, w.otherCollateral) = _collateralValue(held, risks);
+        m.equity += stable;
+        int256 pnlSum;
         for (uint256 i; i < risks.length; ++i) {
             int256 pnl = risks[i].pnl;
-            m.equity += pnl;
+            pnlSum += pnl;
             if (pnl > 0) unrealizedProfit += pnl;
         }
-        if (risks.length == 0) return (m, unrealizedProfit);
+        m.equity += pnlSum;
+        w.markToMarket = stable + int256(w.otherCollateral) + pnlSum;
+        if (risks.length == 0) return (m, unrealizedProfit, w);
         if (a.mode == IMarginAccounts.Mode.Isolated) {
             (m.maintenanceMargin, m.initialMargin) = _standardMargin(risks);
         } else {
@@ -155,22 +187,24 @@ contract MarginEngine is IMarginEngine {
         }
     }
 
-    /// @dev Stablecoin balance at face value (may be negative); every other collateral at its
-    ///      weight x the low price, rounded down. Prices already read for positions are reused.
+    /// @dev The stablecoin balance at face value (may be negative); every other collateral at the
+    ///      low price, weighted (what it backs) and in full (what it is worth), rounded down.
+    ///      Prices already read for positions are reused.
     function _collateralValue(
         IMarginAccounts.CollateralBalance[] memory held,
         IPerpMarket.PositionRisk[] memory risks
-    ) internal view returns (int256 value) {
+    ) internal view returns (int256 stable, int256 weighted, uint256 full) {
         for (uint256 i; i < held.length; ++i) {
             IMarginAccounts.CollateralBalance memory c = held[i];
             uint256 scale = 10 ** (18 - c.decimals);
             if (c.token == settlementToken) {
-                value += c.balance * int256(scale);
+                stable = c.balance * int256(scale);
                 continue;
             }
             // Non-settlement balances are never negative.
-            uint256 price = _lowPrice(c.token, risks);
-            value += int256((uint256(c.balance) * scale).mulWad(price).mulWad(c.weight));
+            uint256 value = (uint256(c.balance) * scale).mulWad(_lowPrice(c.token, risks));
+            full += value;
+            weighted += int256(value.mulWad(c.weight));
         }
     }
 

@@ -2,6 +2,7 @@ import hre from "hardhat";
 import type { Contract } from "ethers";
 import type {
   InsuranceFund,
+  LiquidationEngine,
   LiquidityPool,
   MarginAccounts,
   MarginEngine,
@@ -57,20 +58,23 @@ export interface MarketsKeel extends Keel {
   perps: PerpMarket;
   engine: MarginEngine;
   lens: MarginLens;
+  liquidation: LiquidationEngine;
 }
 
 /**
- * Everything wired (000-040) but before the hand-over: markets listed, settlement connected, and
- * the deployer still admin of every contract, so tests can set parameters directly.
+ * Everything wired (000-050) but before the hand-over: markets listed, settlement connected, the
+ * liquidation engine in place, and the deployer still admin of every contract, so tests can set
+ * parameters directly.
  */
 export async function deployMarkets(): Promise<MarketsKeel> {
-  await hre.deployments.fixture(["markets"]);
+  await hre.deployments.fixture(["markets", "liquidation"]);
   return {
     ...(await handles()),
     riskConfig: await at<RiskConfig>("RiskConfig"),
     perps: await at<PerpMarket>("PerpMarket"),
     engine: await at<MarginEngine>("MarginEngine"),
     lens: await at<MarginLens>("MarginLens"),
+    liquidation: await at<LiquidationEngine>("LiquidationEngine"),
   };
 }
 
