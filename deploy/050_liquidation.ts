@@ -12,6 +12,7 @@ const func: DeployFunction = async (hre) => {
   const signer = await ethers.getSigner(deployer);
   const at = async (name: string) => (await deployments.get(name)).address;
 
+  const previous = await deployments.getOrNull("LiquidationEngine");
   const engine = await deployments.deploy("LiquidationEngine", {
     from: deployer,
     args: [
@@ -39,6 +40,18 @@ const func: DeployFunction = async (hre) => {
     }
   }
   const drawer = await fund.DRAWER_ROLE();
+  // A redeployed engine (new bytecode) replaces the old one: the old address keeps no power.
+  if (previous && previous.address !== engine.address) {
+    for (const contract of [accounts, perps]) {
+      const role = await contract.LIQUIDATOR_ROLE();
+      if ((await contract.hasRole(admin, deployer)) && (await contract.hasRole(role, previous.address))) {
+        await send(contract.revokeRole(role, previous.address));
+      }
+    }
+    if ((await fund.hasRole(admin, deployer)) && (await fund.hasRole(drawer, previous.address))) {
+      await send(fund.revokeRole(drawer, previous.address));
+    }
+  }
   if ((await fund.hasRole(admin, deployer)) && !(await fund.hasRole(drawer, engine.address))) {
     await send(fund.grantRole(drawer, engine.address));
   }

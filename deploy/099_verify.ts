@@ -140,9 +140,25 @@ const func: DeployFunction = async (hre) => {
   );
   expect("LiquidationEngine draws the fund", await fund.hasRole(await fund.DRAWER_ROLE(), liquidator), true);
   const [, liquidationParams] = await liquidation.parameters();
-  expect("liquidation fee", liquidationParams.fee, await risk.get(paramIndex("LIQUIDATION_FEE"), 0));
-  expect("auction discount cap", liquidationParams.discountCap, await risk.get(paramIndex("AUCTION_DISCOUNT_CAP"), 0));
-  expect("insurance floor", liquidationParams.insuranceFloor, await risk.get(paramIndex("INSURANCE_FLOOR"), 0));
+  const liquidationFields: [string, keyof typeof liquidationParams][] = [
+    ["LIQUIDATION_FEE", "fee"],
+    ["AUCTION_START_DISCOUNT", "startDiscount"],
+    ["AUCTION_FAST_DISCOUNT", "fastDiscount"],
+    ["AUCTION_DISCOUNT_CAP", "discountCap"],
+    ["AUCTION_FAST_DURATION", "fastDuration"],
+    ["AUCTION_SLOW_DURATION", "slowDuration"],
+    ["AUCTION_STALL_TIMEOUT", "stallTimeout"],
+    ["BUFFER_MARGIN", "buffer"],
+    ["DUST_THRESHOLD", "dustThreshold"],
+    ["INSOLVENT_PAYOUT_CAP", "insolventPayoutCap"],
+    ["INSOLVENT_RAMP", "insolventRamp"],
+    ["THROUGHPUT_CAP", "throughputCap"],
+    ["THROUGHPUT_WINDOW", "throughputWindow"],
+    ["INSURANCE_FLOOR", "insuranceFloor"],
+  ];
+  for (const [param, field] of liquidationFields) {
+    expect(`LiquidationEngine ${param}`, liquidationParams[field], await risk.get(paramIndex(param), 0));
+  }
 
   if (problems.length > 0) {
     throw new Error(`Deployment verification failed on ${network.name}:\n  - ${problems.join("\n  - ")}`);

@@ -16,10 +16,14 @@ pragma solidity ^0.8.28;
 ///           then to AUCTION_DISCOUNT_CAP over the slow phase. The curve starts
 ///           `FAST_DURATION x (MM - equity) / MM` seconds in: the worse the health at the start,
 ///           the further along. One bid may take only the fraction that restores the buffer
-///           margin MM x (1 + BUFFER_MARGIN), unless MtM is at most DUST_THRESHOLD.
-///         - Insolvent (MtM <= 0): the insurance fund pays the bidder fraction x (deficit + cap) x
-///           min(1, elapsed / INSOLVENT_RAMP), never drawing below INSURANCE_FLOOR; what the fund
-///           cannot pay, the pool pays, as an evented loss (`LossSocialized`). Any fraction.
+///           margin MM x (1 + BUFFER_MARGIN), unless MtM is at most DUST_THRESHOLD; and at least
+///           DUST_THRESHOLD of the account's gross value, unless that is more than the maximum.
+///           A running auction whose account is back at or above MM prices from a fresh curve.
+///         - Insolvent (MtM <= 0): the insurance fund pays the bidder fraction x (deficit + cap x
+///           remaining) x min(1, elapsed / INSOLVENT_RAMP), never drawing below INSURANCE_FLOOR
+///           (`remaining`: the part of the account no bid has taken yet, so the cap is paid at most
+///           once per auction); what the fund cannot pay, the pool pays, as an evented loss
+///           (`LossSocialized`). Any fraction.
 ///         Losses fall in a fixed order: the account's equity, then the liquidation fee (charged
 ///         only out of positive MtM), then the insurance fund, then the pool.
 interface ILiquidationEngine {
@@ -48,9 +52,13 @@ interface ILiquidationEngine {
         /// @dev The discount curve's time origin: `startTime` minus the health offset.
         uint40 curveStart;
         uint32 version;
+        /// @dev The part (WAD) of the account as it was at the start that bids have not taken yet:
+        ///      the insolvent payout's cap is paid on this part only, so split bids never earn the
+        ///      cap more than once.
+        uint64 remaining;
     }
 
-    /// @dev Notional (WAD USD) taken by bids in a market in the current window.
+    /// @dev Notional (WAD USD) of the accounts whose auctions started in a market in the window.
     struct Throughput {
         uint40 window;
         uint216 used;
@@ -96,8 +104,11 @@ interface ILiquidationEngine {
     error BelowBufferMargin(uint256 accountId, int256 equity, uint256 bufferMargin);
     /// @notice The bid takes more than one bid may now (the buffer-margin rule).
     error FractionTooLarge(uint256 fraction, uint256 maxFraction);
-    /// @notice The bid would move `notional` of `marketId` into liquidation, beyond the `room`
-    ///         left in the throughput window that ends at `windowEnd`.
+    /// @notice The bid takes less than DUST_THRESHOLD of the account's gross value (and less than
+    ///         the largest bid allowed).
+    error BidTooSmall(uint256 fraction, uint256 minFraction);
+    /// @notice Starting the auction would move `notional` of `marketId` into liquidation, beyond
+    ///         the `room` left in the throughput window that ends at `windowEnd`.
     error ThroughputCapExceeded(uint32 marketId, uint256 notional, uint256 room, uint256 windowEnd);
     /// @notice The bid's price (units; positive the bidder pays) is above the bidder's limit.
     error PriceLimitExceeded(int256 price, int256 priceLimit);
@@ -155,9 +166,15 @@ interface ILiquidationEngine {
     /// @notice Ends the auction of an account back at or above its buffer margin. Anyone.
     function terminateAuction(uint256 accountId) external;
 
-    /// @notice Restarts a stalled auction (its price at the limit for AUCTION_STALL_TIMEOUT) from
-    ///         the current health and parameters. Anyone; no fee.
+    /// @notice Restarts a stalled auction (its price at the limit for AUCTION_STALL_TIMEOUT), or
+    ///         one whose account is back at or above MM, from the current health and parameters.
+    ///         Anyone; no fee. (A bid on an account at or above MM restarts the curve by itself.)
     function restartAuction(uint256 accountId) external;
+
+    /// @notice Re-reads every liquidation parameter from RiskConfig and stores a new version if any
+    ///         differs from the current one (a change made while RiskConfig pushed nowhere).
+    ///         Anyone; returns whether a version was added.
+    function syncParameters() external returns (bool changed);
 
     /// @notice MM > equity.
     function isLiquidatable(uint256 accountId) external view returns (bool);

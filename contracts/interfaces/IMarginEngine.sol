@@ -26,6 +26,8 @@ interface IMarginEngine is IAccountHealthCheck {
     ///         the account at what it is worth, not what it may borrow against: every collateral
     ///         at its full low price (no weight), the stablecoin at face value, positions at their
     ///         unrealized PnL (funding included). `otherCollateral` is the non-settlement part of it.
+    ///         Reverts `PriceDown` while the price of anything the account holds is Down: its
+    ///         value is unknown, so it is neither liquidated nor valued.
     struct Valuation {
         int256 equity;
         uint256 initialMargin;

@@ -46,6 +46,8 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         Auction a;
         Parameters p;
         bool starting;
+        /// @dev A running auction whose account is back at or above MM: its curve restarts now.
+        bool refreshed;
         uint256 fee;
         uint256 buffer;
         uint256 discount;
@@ -104,20 +106,27 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         if (bidder.owner == target.owner) revert SelfLiquidation(accountId, bidderAccountId);
 
         Bid memory b = _open(accountId);
+        if (b.starting) _admit(b);
         bool restores = _checkFraction(b, fraction);
         price = _price(b, fraction);
         if (price > priceLimit) revert PriceLimitExceeded(price, priceLimit);
         if (b.starting) _emitStarted(accountId, b);
-        _recordThroughput(b, fraction);
+        else if (b.refreshed) emit AuctionRestarted(accountId, b.a.curveStart, b.a.version);
         _fill(accountId, bidderAccountId, fraction, price, b);
         marginEngine.checkInitialMargin(bidderAccountId);
 
-        // A bid of the buffer fraction (or more) restores the buffer margin by construction, and
-        // one of everything empties the account; only a smaller bid needs a second valuation.
-        bool ended = restores || fraction == WAD || _restored(accountId, b.p);
-        if (ended) emit AuctionEnded(accountId);
-        if (b.starting && !ended) _auctions[accountId] = b.a;
-        else if (!b.starting && ended) delete _auctions[accountId];
+        // A bid of the buffer fraction restores the buffer margin by construction, and one of
+        // everything empties the account; only a smaller bid on a solvent account needs a second
+        // valuation (an insolvent account keeps (1 - f) of its negative equity).
+        bool ended = restores || fraction == WAD || (b.v.markToMarket > 0 && _restored(accountId, b.p));
+        if (ended) {
+            emit AuctionEnded(accountId);
+            if (!b.starting) delete _auctions[accountId];
+        } else {
+            // What is left of the account, rounded down (a smaller cap for later insolvent bids).
+            b.a.remaining -= uint64(uint256(b.a.remaining).mulWadUp(fraction));
+            _auctions[accountId] = b.a;
+        }
     }
 
     /// @inheritdoc ILiquidationEngine
@@ -125,10 +134,7 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         if (accounts.account(accountId).owner == address(0)) revert UnknownAccount(accountId);
         Bid memory b = _open(accountId);
         if (!b.starting) revert AuctionRunning(accountId);
-        // Over the throughput cap, an account waits without an auction: its discount must not
-        // grow while no bid may take it.
-        (uint256 capFraction, uint32 marketId) = _capFraction(b.v.positions);
-        if (capFraction == 0) _revertThroughput(b, marketId, WAD);
+        _admit(b);
         _emitStarted(accountId, b);
         _auctions[accountId] = b.a;
         if (b.fee != 0) accounts.settleLiquidation(accountId, 0, 0, 0, 0, b.fee, 0);
@@ -138,9 +144,9 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     function terminateAuction(uint256 accountId) external nonReentrant {
         Auction memory a = _auctions[accountId];
         if (a.startTime == 0) revert NoAuction(accountId);
-        IMarginEngine.Margin memory m = marginEngine.accountMargin(accountId);
-        uint256 bufferMargin = m.maintenanceMargin.mulWadUp(WAD + _params[a.version].buffer);
-        if (m.equity < int256(bufferMargin)) revert BelowBufferMargin(accountId, m.equity, bufferMargin);
+        IMarginEngine.Valuation memory v = marginEngine.valuation(accountId);
+        uint256 bufferMargin = v.maintenanceMargin.mulWadUp(WAD + _params[a.version].buffer);
+        if (v.equity < int256(bufferMargin)) revert BelowBufferMargin(accountId, v.equity, bufferMargin);
         delete _auctions[accountId];
         emit AuctionEnded(accountId);
     }
@@ -150,10 +156,20 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         Auction memory a = _auctions[accountId];
         if (a.startTime == 0) revert NoAuction(accountId);
         uint256 stallsAt = _stallsAt(a, _params[a.version]);
-        if (block.timestamp < stallsAt) revert AuctionNotStalled(accountId, stallsAt);
         IMarginEngine.Valuation memory v = marginEngine.valuation(accountId);
+        // A stalled auction, or one whose account is back at or above MM (its discount clock
+        // must not carry time spent above MM into a later fall).
+        if (block.timestamp < stallsAt && int256(v.maintenanceMargin) > v.equity) {
+            revert AuctionNotStalled(accountId, stallsAt);
+        }
         uint32 current = version;
-        a = Auction(uint40(block.timestamp), uint40(block.timestamp - _healthOffset(_params[current], v)), current);
+        // What bids took stays taken: a restart does not renew the insolvent payout's cap.
+        a = Auction(
+            uint40(block.timestamp),
+            uint40(block.timestamp - _healthOffset(_params[current], v)),
+            current,
+            a.remaining
+        );
         _auctions[accountId] = a;
         emit AuctionRestarted(accountId, a.curveStart, current);
     }
@@ -166,11 +182,19 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         _storeParameters(p);
     }
 
+    /// @inheritdoc ILiquidationEngine
+    function syncParameters() external returns (bool changed) {
+        Parameters memory p = _readParameters();
+        changed = keccak256(abi.encode(p)) != keccak256(abi.encode(_params[version]));
+        if (changed) _storeParameters(p);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc ILiquidationEngine
     function isLiquidatable(uint256 accountId) external view returns (bool) {
-        return marginEngine.isLiquidatable(accountId);
+        IMarginEngine.Valuation memory v = marginEngine.valuation(accountId);
+        return int256(v.maintenanceMargin) > v.equity;
     }
 
     /// @inheritdoc ILiquidationEngine
@@ -223,7 +247,12 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
             }
             uint32 current = version;
             b.p = _params[current];
-            b.a = Auction(uint40(block.timestamp), uint40(block.timestamp - _healthOffset(b.p, b.v)), current);
+            b.a = Auction(
+                uint40(block.timestamp),
+                uint40(block.timestamp - _healthOffset(b.p, b.v)),
+                current,
+                uint64(WAD)
+            );
             b.starting = true;
             b.fee = _fee(b.p, b.v);
             int256 feeValue = int256(b.fee * _scale);
@@ -231,6 +260,13 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
             b.v.markToMarket -= feeValue;
         } else {
             b.p = _params[b.a.version];
+            if (b.v.equity >= int256(b.v.maintenanceMargin)) {
+                // Back at or above MM: a bid prices from a fresh curve (and stores it), never with
+                // the discount the auction built up while the account was below.
+                b.a.startTime = uint40(block.timestamp);
+                b.a.curveStart = uint40(block.timestamp);
+                b.refreshed = true;
+            }
         }
         b.buffer = b.v.maintenanceMargin.mulWadUp(WAD + b.p.buffer);
         if (b.v.markToMarket > 0) b.discount = _discount(b.p, b.a);
@@ -264,10 +300,10 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         return p.discountCap;
     }
 
-    /// @dev The insolvent payment for the whole account now: (deficit + cap) x min(1, elapsed /
-    ///      ramp), rounded down.
+    /// @dev The insolvent payment for the whole account now: (deficit + cap x remaining) x
+    ///      min(1, elapsed / ramp), rounded down.
     function _payout(Parameters memory p, Auction memory a, uint256 deficit) internal view returns (uint256) {
-        uint256 full = deficit + p.insolventPayoutCap;
+        uint256 full = deficit + uint256(p.insolventPayoutCap).mulWad(a.remaining);
         uint256 elapsed = block.timestamp - a.startTime;
         return elapsed >= p.insolventRamp ? full : full.mulDiv(elapsed, p.insolventRamp);
     }
@@ -290,85 +326,94 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
 
     // ---------------------------------------------------------------- internals: limits
 
+    /// @dev The largest fraction one bid may take now: the buffer fraction, or zero while the
+    ///      auction a bid would start does not fit the throughput cap.
     function _maxFraction(Bid memory b) internal view returns (uint256) {
-        uint256 bufferFraction = _bufferFraction(b);
-        (uint256 capFraction, ) = _capFraction(b.v.positions);
-        return capFraction < bufferFraction ? capFraction : bufferFraction;
+        if (b.starting) {
+            (bool fits, , , , ) = _fits(b);
+            if (!fits) return 0;
+        }
+        return _bufferFraction(b);
     }
 
     /// @dev The fraction that restores the buffer margin BM = MM x (1 + buffer). After a bid of
     ///      f, equity is (1 - f) E + f MtM (1 - d) and MM at most (1 - f) MM (a position's MM
-    ///      ratio never grows as it shrinks), so f = (BM - E) / (BM - E + MtM (1 - d)) is enough;
-    ///      rounded up, with the gap widened by two token units for the rounding of the realized
-    ///      PnL to whole units (at most one) and of values to the wei. Everything at or below the
-    ///      dust threshold (insolvent accounts included).
+    ///      ratio never grows as it shrinks), so f = (BM - E) / (BM - E + MtM (1 - d)) is enough.
+    ///      The numerator is widened by two token units, which leaves equity at least that much
+    ///      above BM (covering the realized PnL's rounding to whole units and values' to the wei);
+    ///      rounded up, at most 1. Zero at or above BM; everything at or below the dust threshold
+    ///      (insolvent accounts included).
     function _bufferFraction(Bid memory b) internal view returns (uint256) {
-        if (b.v.markToMarket <= int256(uint256(b.p.dustThreshold))) return WAD;
         if (b.v.equity >= int256(b.buffer)) return 0;
-        uint256 gap = uint256(int256(b.buffer) - b.v.equity) + 2 * _scale;
+        if (b.v.markToMarket <= int256(uint256(b.p.dustThreshold))) return WAD;
+        uint256 gap = uint256(int256(b.buffer) - b.v.equity);
         uint256 paid = uint256(b.v.markToMarket).mulWad(WAD - b.discount);
-        return gap.fullMulDivUp(WAD, gap + paid);
+        uint256 f = (gap + 2 * _scale).fullMulDivUp(WAD, gap + paid);
+        return f < WAD ? f : WAD;
     }
 
-    /// @dev The largest fraction the throughput windows leave room for, and the market that binds.
-    function _capFraction(
-        IPerpMarket.PositionRisk[] memory positions
-    ) internal view returns (uint256 fraction, uint32 binding) {
-        fraction = WAD;
+    /// @dev The smallest bid: one that takes at least DUST_THRESHOLD of the account's gross value
+    ///      (positions' notional + other collateral + |MtM|), or the largest allowed if smaller. A
+    ///      bid of a few wei would otherwise move the nonce for a unit and grief every other bid.
+    function _minFraction(Bid memory b, uint256 maxFraction_) internal pure returns (uint256) {
+        uint256 gross = b.v.otherCollateral;
+        gross += b.v.markToMarket >= 0 ? uint256(b.v.markToMarket) : uint256(-b.v.markToMarket);
+        for (uint256 i; i < b.v.positions.length; ++i) gross += b.v.positions[i].notional;
+        if (gross == 0) return maxFraction_;
+        uint256 f = uint256(b.p.dustThreshold).fullMulDivUp(WAD, gross);
+        return f < maxFraction_ ? f : maxFraction_;
+    }
+
+    /// @dev Reverts outside [min, max]; returns whether the bid takes the buffer fraction of a
+    ///      solvent account above the dust threshold (which restores BM by construction).
+    function _checkFraction(Bid memory b, uint256 fraction) internal view returns (bool restores) {
+        uint256 maxFraction_ = _bufferFraction(b);
+        if (fraction > maxFraction_) revert FractionTooLarge(fraction, maxFraction_);
+        uint256 minFraction = _minFraction(b, maxFraction_);
+        if (fraction < minFraction) revert BidTooSmall(fraction, minFraction);
+        restores = fraction == maxFraction_ && b.v.markToMarket > int256(uint256(b.p.dustThreshold));
+    }
+
+    /// @dev Whether the account's notional fits each of its markets' throughput windows: the
+    ///      window's used notional plus the account's stays within the cap, or the window is
+    ///      still empty (an account larger than the cap takes a window alone). On the first
+    ///      market that does not fit: its id, the notional, the room and the window's end.
+    function _fits(
+        Bid memory b
+    ) internal view returns (bool fits, uint32 marketId, uint256 notional, uint256 room, uint256 windowEnd) {
         Parameters storage p = _params[version];
         uint256 window = block.timestamp / p.throughputWindow;
         uint256 cap = p.throughputCap;
-        for (uint256 i; i < positions.length; ++i) {
-            uint256 notional = positions[i].notional;
-            if (notional == 0) continue;
-            uint256 room = _room(positions[i].marketId, window, cap);
-            uint256 f = room >= notional ? WAD : room.mulDiv(WAD, notional);
-            if (f < fraction) (fraction, binding) = (f, positions[i].marketId);
-        }
-    }
-
-    function _room(uint32 marketId, uint256 window, uint256 cap) internal view returns (uint256) {
-        Throughput memory t = _throughput[marketId];
-        uint256 used = t.window == window ? t.used : 0;
-        return cap > used ? cap - used : 0;
-    }
-
-    /// @dev Reverts past the buffer fraction or the throughput room; returns whether the bid takes
-    ///      at least the buffer fraction of a solvent account above the dust threshold.
-    function _checkFraction(Bid memory b, uint256 fraction) internal view returns (bool restores) {
-        uint256 bufferFraction = _bufferFraction(b);
-        (uint256 capFraction, uint32 marketId) = _capFraction(b.v.positions);
-        if (fraction > bufferFraction) {
-            revert FractionTooLarge(fraction, capFraction < bufferFraction ? capFraction : bufferFraction);
-        }
-        if (fraction > capFraction) _revertThroughput(b, marketId, fraction);
-        restores = fraction == bufferFraction && b.v.markToMarket > int256(uint256(b.p.dustThreshold));
-    }
-
-    function _revertThroughput(Bid memory b, uint32 marketId, uint256 fraction) internal view {
-        Parameters storage p = _params[version];
-        uint256 window = block.timestamp / p.throughputWindow;
-        uint256 notional;
         for (uint256 i; i < b.v.positions.length; ++i) {
-            if (b.v.positions[i].marketId == marketId) notional = b.v.positions[i].notional.mulWadUp(fraction);
+            Throughput memory t = _throughput[b.v.positions[i].marketId];
+            uint256 used = t.window == window ? t.used : 0;
+            notional = b.v.positions[i].notional;
+            if (used != 0 && used + notional > cap) {
+                return (
+                    false,
+                    b.v.positions[i].marketId,
+                    notional,
+                    cap > used ? cap - used : 0,
+                    (window + 1) * p.throughputWindow
+                );
+            }
         }
-        revert ThroughputCapExceeded(
-            marketId,
-            notional,
-            _room(marketId, window, p.throughputCap),
-            (window + 1) * p.throughputWindow
-        );
+        return (true, 0, 0, 0, 0);
     }
 
-    function _recordThroughput(Bid memory b, uint256 fraction) internal {
-        IPerpMarket.PositionRisk[] memory positions = b.v.positions;
-        if (positions.length == 0) return;
+    /// @dev Counts the notional entering the auction in its markets' windows (MakerDAO's Hole:
+    ///      the amount entering auctions per window is bounded); reverts when it does not fit.
+    ///      Auctions that started are never blocked afterwards, so no discount grows while no bid
+    ///      may take the account.
+    function _admit(Bid memory b) internal {
+        (bool fits, uint32 marketId, uint256 notional, uint256 room, uint256 windowEnd) = _fits(b);
+        if (!fits) revert ThroughputCapExceeded(marketId, notional, room, windowEnd);
         uint256 window = block.timestamp / _params[version].throughputWindow;
-        for (uint256 i; i < positions.length; ++i) {
-            Throughput storage t = _throughput[positions[i].marketId];
+        for (uint256 i; i < b.v.positions.length; ++i) {
+            Throughput storage t = _throughput[b.v.positions[i].marketId];
             uint256 used = t.window == window ? t.used : 0;
-            // Bounded by the cap (<= 1e30) that _checkFraction enforced.
-            t.used = uint216(used + positions[i].notional.mulWadUp(fraction));
+            // Notional is at most MAX_POSITION_SIZE x a price below 2^128: far inside 216 bits.
+            t.used = uint216(used + b.v.positions[i].notional);
             t.window = uint40(window);
         }
     }
@@ -428,8 +473,8 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
 
     /// @dev Whether the account is at or above its buffer margin now.
     function _restored(uint256 accountId, Parameters memory p) internal view returns (bool) {
-        IMarginEngine.Margin memory m = marginEngine.accountMargin(accountId);
-        return m.equity >= int256(m.maintenanceMargin.mulWadUp(WAD + p.buffer));
+        IMarginEngine.Valuation memory v = marginEngine.valuation(accountId);
+        return v.equity >= int256(v.maintenanceMargin.mulWadUp(WAD + p.buffer));
     }
 
     function _emitStarted(uint256 accountId, Bid memory b) internal {
@@ -446,6 +491,18 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     }
 
     // ---------------------------------------------------------------- internals: parameters
+
+    /// @dev Every global parameter (LIQUIDATION_FEE .. INSURANCE_FLOOR) as RiskConfig holds it.
+    function _readParameters() internal view returns (Parameters memory p) {
+        for (
+            uint256 i = uint256(RiskParams.Param.LIQUIDATION_FEE);
+            i <= uint256(RiskParams.Param.INSURANCE_FLOOR);
+            ++i
+        ) {
+            RiskParams.Param param = RiskParams.Param(i);
+            _apply(p, param, riskConfig.get(param, 0));
+        }
+    }
 
     function _storeParameters(Parameters memory p) internal {
         uint32 next = version + 1;
@@ -469,7 +526,8 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         else if (param == RiskParams.Param.INSOLVENT_RAMP) p.insolventRamp = uint32(v);
         else if (param == RiskParams.Param.THROUGHPUT_CAP) p.throughputCap = uint128(v);
         else if (param == RiskParams.Param.THROUGHPUT_WINDOW) p.throughputWindow = uint32(v);
-        else p.insuranceFloor = uint128(v); // INSURANCE_FLOOR: the last global parameter
+        else if (param == RiskParams.Param.INSURANCE_FLOOR) p.insuranceFloor = uint128(v);
+        // Any other (future) global parameter is not the engine's: ignored.
     }
 
     // ---------------------------------------------------------------- internals: signed math
