@@ -96,3 +96,84 @@ describe("deployment", () => {
     for (const address of addresses) expect(ethers.getAddress(address!)).to.equal(address);
   });
 });
+
+describe("deployment: the liquidation engine (050)", () => {
+  const LIQUIDATOR_ROLE = ethers.id("LIQUIDATOR_ROLE");
+  const DRAWER_ROLE = ethers.id("DRAWER_ROLE");
+
+  async function governed() {
+    const keel = await loadFixture(deployGovernedKeel);
+    const engine = await ethers.getContractAt(
+      "LiquidationEngine",
+      (await hre.deployments.get("LiquidationEngine")).address,
+    );
+    const perps = await ethers.getContractAt("PerpMarket", (await hre.deployments.get("PerpMarket")).address);
+    return { ...keel, engine, perps, address: await engine.getAddress() };
+  }
+
+  it("gives the engine LIQUIDATOR_ROLE on MarginAccounts and PerpMarket, DRAWER_ROLE on the fund, and RiskConfig's global push", async () => {
+    const { accounts, fund, riskConfig, engine, perps, address, usdc } = await governed();
+    expect(await accounts.hasRole(LIQUIDATOR_ROLE, address)).to.equal(true);
+    expect(await perps.hasRole(LIQUIDATOR_ROLE, address)).to.equal(true);
+    expect(await fund.hasRole(DRAWER_ROLE, address)).to.equal(true);
+    expect(await riskConfig.globalListener()).to.equal(address);
+    // Wired to the deployed contracts, and nobody else (the deployer included) holds those powers.
+    const deployed = async (name: string) => (await hre.deployments.get(name)).address;
+    expect([
+      await engine.accounts(),
+      await engine.perps(),
+      await engine.marginEngine(),
+      await engine.riskConfig(),
+      await engine.insuranceFund(),
+      await engine.settlementToken(),
+    ]).to.deep.equal([
+      await deployed("MarginAccounts"),
+      await deployed("PerpMarket"),
+      await deployed("MarginEngine"),
+      await deployed("RiskConfig"),
+      await deployed("InsuranceFund"),
+      await usdc.getAddress(),
+    ]);
+    const [deployer] = await ethers.getSigners();
+    expect(await accounts.hasRole(LIQUIDATOR_ROLE, deployer.address)).to.equal(false);
+    expect(await perps.hasRole(LIQUIDATOR_ROLE, deployer.address)).to.equal(false);
+    expect(await fund.hasRole(DRAWER_ROLE, deployer.address)).to.equal(false);
+    expect(await engine.version()).to.equal(1n);
+  });
+
+  it("fails the verification step loudly, naming the wiring, when any one of the engine's powers is missing", async () => {
+    const breakages: [
+      string,
+      (g: Awaited<ReturnType<typeof governed>>, s: Awaited<ReturnType<typeof timelockSigner>>) => Promise<unknown>,
+    ][] = [
+      [
+        "RiskConfig pushes global parameters to LiquidationEngine: is 0x0000000000000000000000000000000000000000, expected ",
+        (g, s) => g.riskConfig.connect(s).setGlobalListener(ethers.ZeroAddress),
+      ],
+      [
+        "LiquidationEngine moves positions: is false, expected true",
+        (g, s) => g.perps.connect(s).revokeRole(LIQUIDATOR_ROLE, g.address),
+      ],
+      [
+        "LiquidationEngine moves collateral: is false, expected true",
+        (g, s) => g.accounts.connect(s).revokeRole(LIQUIDATOR_ROLE, g.address),
+      ],
+      [
+        "LiquidationEngine draws the fund: is false, expected true",
+        (g, s) => g.fund.connect(s).revokeRole(DRAWER_ROLE, g.address),
+      ],
+    ];
+    for (const [line, breakIt] of breakages) {
+      const g = await governed();
+      await breakIt(g, await timelockSigner(g.timelock));
+      let message = "";
+      try {
+        await verifyDeployment(hre);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      const expected = line.endsWith("expected ") ? line + g.address : line;
+      expect(message).to.equal(`Deployment verification failed on hardhat:\n  - ${expected}`);
+    }
+  });
+});
