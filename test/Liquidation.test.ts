@@ -3,9 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { ContractTransactionResponse } from "ethers";
-import { deployMarkets } from "../scripts/lib/deployment";
 import { paramIndex } from "../scripts/lib/params";
-import { networkConfig } from "../config/networks";
 import {
   WAD,
   USDC_SCALE,
@@ -25,13 +23,19 @@ import {
   mulWadUp,
   mulWadDown,
   reprice,
-  configuredParams,
   shockRatio,
-  MarketModel,
   TradeResult,
   RiskModel,
-  Sim,
 } from "./helpers/marginModel";
+import {
+  pricedMarkets,
+  simOf,
+  configuredLiquidation,
+  liquidationTuple,
+  LIQUIDATION_FIELDS,
+  LIQUIDATION_STRUCT_ORDER,
+} from "./helpers/fixtures";
+import type { LiquidationParams } from "./helpers/fixtures";
 
 // Exact-value tests of the LiquidationEngine. Every expected figure is computed here, in bigint,
 // from the formulas the engine is specified with (the model below, on top of the shared margin
@@ -54,69 +58,9 @@ const DOWN = 2n;
 
 // ---------------------------------------------------------------- the liquidation model
 
-interface LiqParams {
-  fee: bigint;
-  startDiscount: bigint;
-  fastDiscount: bigint;
-  discountCap: bigint;
-  buffer: bigint;
-  fastDuration: bigint;
-  slowDuration: bigint;
-  stallTimeout: bigint;
-  insolventRamp: bigint;
-  throughputWindow: bigint;
-  dustThreshold: bigint;
-  insolventPayoutCap: bigint;
-  throughputCap: bigint;
-  insuranceFloor: bigint;
-}
-
-const LIQ_FIELDS: Record<string, keyof LiqParams> = {
-  LIQUIDATION_FEE: "fee",
-  AUCTION_START_DISCOUNT: "startDiscount",
-  AUCTION_FAST_DISCOUNT: "fastDiscount",
-  AUCTION_DISCOUNT_CAP: "discountCap",
-  BUFFER_MARGIN: "buffer",
-  AUCTION_FAST_DURATION: "fastDuration",
-  AUCTION_SLOW_DURATION: "slowDuration",
-  AUCTION_STALL_TIMEOUT: "stallTimeout",
-  INSOLVENT_RAMP: "insolventRamp",
-  THROUGHPUT_WINDOW: "throughputWindow",
-  DUST_THRESHOLD: "dustThreshold",
-  INSOLVENT_PAYOUT_CAP: "insolventPayoutCap",
-  THROUGHPUT_CAP: "throughputCap",
-  INSURANCE_FLOOR: "insuranceFloor",
-};
-
-/** ILiquidationEngine.Parameters field order. */
-const LIQ_ORDER: (keyof LiqParams)[] = [
-  "fee",
-  "startDiscount",
-  "fastDiscount",
-  "discountCap",
-  "buffer",
-  "fastDuration",
-  "slowDuration",
-  "stallTimeout",
-  "insolventRamp",
-  "throughputWindow",
-  "dustThreshold",
-  "insolventPayoutCap",
-  "throughputCap",
-  "insuranceFloor",
-];
-
-/** The liquidation parameters as config/networks.ts sets them (global scope). */
-function configuredLiquidation(): LiqParams {
-  const p: Partial<LiqParams> = {};
-  for (const s of networkConfig("hardhat").governance.params) {
-    const field = LIQ_FIELDS[s.param];
-    if (s.scope === undefined && field !== undefined) p[field] = s.value;
-  }
-  return p as LiqParams;
-}
-
-const asTuple = (p: LiqParams) => LIQ_ORDER.map((k) => p[k]);
+type LiqParams = LiquidationParams;
+const LIQ_FIELDS = LIQUIDATION_FIELDS;
+const asTuple = (p: LiqParams) => liquidationTuple(p);
 
 interface AuctionModel {
   startTime: bigint;
@@ -232,78 +176,17 @@ function priceOf(b: BidView, fraction: bigint): bigint {
  * in the pool, 100,000 USDC in the insurance fund, traders funded and approving MarginAccounts.
  */
 async function keelFixture() {
-  const keel = await deployMarkets();
-  const [admin, lp, alice, bob, carol, dave] = await ethers.getSigners();
-  const addr = {
-    usdc: await keel.usdc.getAddress(),
-    weth: await keel.weth.getAddress(),
-    wbtc: await keel.wbtc.getAddress(),
-    accounts: await keel.accounts.getAddress(),
-    pool: await keel.pool.getAddress(),
-    perps: await keel.perps.getAddress(),
-    fund: await keel.fund.getAddress(),
-    ethPool: await keel.ethPool.getAddress(),
-  };
-  await time.increase(1800);
-  await keel.ethFeed.push(ETH_PRICE);
-  await keel.btcFeed.push(BTC_PRICE);
-  await keel.oracle.setTwap(addr.weth, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  await keel.oracle.setTwap(addr.wbtc, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  for (const market of [ETH, BTC]) {
-    await keel.riskConfig.setParameter(paramIndex("MAX_FUNDING_VELOCITY"), market, 0n);
-  }
+  const [, , alice, bob, carol, dave] = await ethers.getSigners();
   const liquidity = usdc("10000000");
-  await keel.usdc.mint(lp.address, liquidity);
-  await keel.usdc.connect(lp).approve(addr.pool, liquidity);
-  await keel.pool.connect(lp).deposit(liquidity, lp.address);
   const topUp = usdc("100000");
-  await keel.usdc.mint(admin.address, topUp);
-  await keel.usdc.connect(admin).approve(addr.fund, topUp);
-  await keel.fund.connect(admin).topUp(topUp);
-  for (const trader of [alice, bob, carol, dave]) {
-    await keel.usdc.mint(trader.address, usdc("1000000"));
-    await keel.weth.mint(trader.address, wad("100"));
-    await keel.wbtc.mint(trader.address, ethers.parseUnits("10", 8));
-    for (const token of [keel.usdc, keel.weth, keel.wbtc]) {
-      await token.connect(trader).approve(addr.accounts, ethers.MaxUint256);
-    }
-  }
-  const sigma = {
-    eth: await keel.volatility.volatility(addr.weth),
-    btc: await keel.volatility.volatility(addr.wbtc),
-  };
-  return { ...keel, addr, admin, lp, alice, bob, carol, dave, sigma, topUp, liquidity };
+  const keel = await pricedMarkets({ liquidity, insurance: topUp, traders: [alice, bob, carol, dave] });
+  return { ...keel, alice, bob, carol, dave, topUp, liquidity };
 }
 
 /** The fixture with its model, and helpers that act on both and check the chain against them. */
 async function ready() {
   const f = await loadFixture(keelFixture);
-  const collateralConfig = (symbol: string) => {
-    const c = networkConfig("hardhat").collaterals.find((x) => x.symbol === symbol);
-    if (c === undefined) throw new Error(symbol);
-    return c;
-  };
-  const market = (id: number, underlying: string, sigma: bigint, price: bigint): MarketModel => ({
-    params: { ...configuredParams(id), maxFundingVelocity: 0n },
-    underlying,
-    sigma,
-    price: price * TICK,
-    skew: 0n,
-    rate: 0n,
-    index: 0n,
-    last: 0n,
-  });
-  const sim = new Sim(
-    f.addr.usdc,
-    new Map([
-      [f.addr.weth, { decimals: 18n, weight: collateralConfig("WETH").weight, marketId: ETH }],
-      [f.addr.wbtc, { decimals: 8n, weight: collateralConfig("WBTC").weight, marketId: BTC }],
-    ]),
-    new Map([
-      [ETH, market(ETH, f.addr.weth, f.sigma.eth, ETH_PRICE)],
-      [BTC, market(BTC, f.addr.wbtc, f.sigma.btc, BTC_PRICE)],
-    ]),
-  );
+  const sim = simOf(f);
   const feeds: Record<number, typeof f.ethFeed> = { [ETH]: f.ethFeed, [BTC]: f.btcFeed };
   const owners = new Map<bigint, HardhatEthersSigner>();
 
@@ -597,7 +480,7 @@ async function ready() {
       const m = liq.auctions.get(id);
       if (m === undefined) {
         expect([a.startTime, a.curveStart, a.version, a.remaining, stallsAt]).to.deep.equal([0n, 0n, 0n, 0n, 0n]);
-        expect([...p]).to.deep.equal(LIQ_ORDER.map(() => 0n));
+        expect([...p]).to.deep.equal(LIQUIDATION_STRUCT_ORDER.map(() => 0n));
         return;
       }
       const q = m.params;

@@ -3,9 +3,7 @@ import { ethers } from "hardhat";
 import type { Result } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployMarkets } from "../scripts/lib/deployment";
 import { paramIndex } from "../scripts/lib/params";
-import { networkConfig } from "../config/networks";
 import {
   WAD,
   USDC_SCALE,
@@ -24,13 +22,12 @@ import {
   divDown,
   mulWadUp,
   mulWadDown,
-  configuredParams,
   reprice,
-  MarketModel,
   Position,
   TradeResult,
   Sim,
 } from "./helpers/marginModel";
+import { pricedMarkets, simOf, configuredLiquidation, liquidationTuple, LIQUIDATION_FIELDS } from "./helpers/fixtures";
 
 // The privileged plumbing the LiquidationEngine drives: MarginAccounts.touch (account nonces),
 // MarginAccounts.settleLiquidation (stablecoin booking, collateral seizure, fee and pool flows),
@@ -56,53 +53,15 @@ const REASON_INSOLVENT = ethers.encodeBytes32String("INSOLVENT_ACCOUNT");
 const FUND_SEED = usdc("100000");
 const HOUR = 3600n;
 
-/** The 14 global parameters (RiskParams.Param LIQUIDATION_FEE .. INSURANCE_FLOOR) and their field. */
-const GLOBAL_FIELDS: Record<string, string> = {
-  LIQUIDATION_FEE: "fee",
-  AUCTION_START_DISCOUNT: "startDiscount",
-  AUCTION_FAST_DISCOUNT: "fastDiscount",
-  AUCTION_DISCOUNT_CAP: "discountCap",
-  AUCTION_FAST_DURATION: "fastDuration",
-  AUCTION_SLOW_DURATION: "slowDuration",
-  AUCTION_STALL_TIMEOUT: "stallTimeout",
-  BUFFER_MARGIN: "buffer",
-  DUST_THRESHOLD: "dustThreshold",
-  INSOLVENT_PAYOUT_CAP: "insolventPayoutCap",
-  INSOLVENT_RAMP: "insolventRamp",
-  THROUGHPUT_CAP: "throughputCap",
-  THROUGHPUT_WINDOW: "throughputWindow",
-  INSURANCE_FLOOR: "insuranceFloor",
-};
+const GLOBAL_FIELDS: Record<string, string> = LIQUIDATION_FIELDS;
 const GLOBAL_PARAMS = Object.keys(GLOBAL_FIELDS);
-/** ILiquidationEngine.Parameters in declaration order (how the event encodes the struct). */
-const STRUCT_ORDER = [
-  "fee",
-  "startDiscount",
-  "fastDiscount",
-  "discountCap",
-  "buffer",
-  "fastDuration",
-  "slowDuration",
-  "stallTimeout",
-  "insolventRamp",
-  "throughputWindow",
-  "dustThreshold",
-  "insolventPayoutCap",
-  "throughputCap",
-  "insuranceFloor",
-];
 
 /** The global parameters as config/networks.ts sets them, keyed by struct field. */
 function configuredGlobals(): Record<string, bigint> {
-  const out: Record<string, bigint> = {};
-  for (const s of networkConfig("hardhat").governance.params) {
-    if (s.scope === undefined && GLOBAL_FIELDS[s.param] !== undefined) out[GLOBAL_FIELDS[s.param]] = s.value;
-  }
-  expect(Object.keys(out)).to.have.length(14);
-  return out;
+  return { ...configuredLiquidation() };
 }
 
-const asStruct = (fields: Record<string, bigint>) => STRUCT_ORDER.map((k) => fields[k]);
+const asStruct = (fields: Record<string, bigint>) => liquidationTuple(fields);
 const named = (r: object): Record<string, unknown> => (r as Result).toObject();
 
 // ---------------------------------------------------------------- fixture
@@ -115,54 +74,20 @@ const named = (r: object): Record<string, unknown> => (r as Result).toObject();
  * MarginAccounts and PerpMarket, DRAWER_ROLE on the fund). No accounts yet.
  */
 async function plumbingFixture() {
-  const keel = await deployMarkets();
   const signers = await ethers.getSigners();
-  const [admin, lp, alice, bob, carol, dave, liquidator, market] = signers;
+  const [admin, , alice, bob, carol, dave, liquidator, market] = signers;
   const stranger = signers[10];
   const operator = signers[11];
-  const addr = {
-    usdc: await keel.usdc.getAddress(),
-    weth: await keel.weth.getAddress(),
-    wbtc: await keel.wbtc.getAddress(),
-    accounts: await keel.accounts.getAddress(),
-    pool: await keel.pool.getAddress(),
-    fund: await keel.fund.getAddress(),
-    perps: await keel.perps.getAddress(),
-    engine: await keel.engine.getAddress(),
-    riskConfig: await keel.riskConfig.getAddress(),
-    liquidation: await keel.liquidation.getAddress(),
-  };
-  await time.increase(1800);
-  await keel.ethFeed.push(ETH_PRICE);
-  await keel.btcFeed.push(BTC_PRICE);
-  await keel.oracle.setTwap(addr.weth, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  await keel.oracle.setTwap(addr.wbtc, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  for (const id of [ETH, BTC]) await keel.riskConfig.setParameter(paramIndex("MAX_FUNDING_VELOCITY"), id, 0n);
-
-  const liquidity = usdc("10000000");
-  await keel.usdc.mint(lp.address, liquidity);
-  await keel.usdc.connect(lp).approve(addr.pool, liquidity);
-  await keel.pool.connect(lp).deposit(liquidity, lp.address);
-  await keel.usdc.mint(admin.address, FUND_SEED);
-  await keel.usdc.connect(admin).approve(addr.fund, FUND_SEED);
-  await keel.fund.connect(admin).topUp(FUND_SEED);
-  for (const trader of [alice, bob, carol, dave]) {
-    await keel.usdc.mint(trader.address, usdc("1000000"));
-    await keel.weth.mint(trader.address, wad("100"));
-    await keel.wbtc.mint(trader.address, ethers.parseUnits("10", 8));
-    for (const token of [keel.usdc, keel.weth, keel.wbtc]) {
-      await token.connect(trader).approve(addr.accounts, ethers.MaxUint256);
-    }
-  }
+  const keel = await pricedMarkets({
+    liquidity: usdc("10000000"),
+    insurance: FUND_SEED,
+    traders: [alice, bob, carol, dave],
+  });
   await keel.accounts.connect(admin).grantRole(MARKET_ROLE, market.address);
   await keel.accounts.connect(admin).grantRole(LIQUIDATOR_ROLE, liquidator.address);
   await keel.perps.connect(admin).grantRole(LIQUIDATOR_ROLE, liquidator.address);
   await keel.fund.connect(admin).grantRole(DRAWER_ROLE, liquidator.address);
-  const sigma = {
-    eth: await keel.volatility.volatility(addr.weth),
-    btc: await keel.volatility.volatility(addr.wbtc),
-  };
-  return { ...keel, addr, admin, lp, alice, bob, carol, dave, liquidator, market, stranger, operator, sigma };
+  return { ...keel, alice, bob, carol, dave, liquidator, market, stranger, operator };
 }
 
 type Fixture = Awaited<ReturnType<typeof plumbingFixture>>;
@@ -234,32 +159,7 @@ async function balances(f: Fixture, id: bigint): Promise<bigint[]> {
 
 /** The fixture with the bigint model of the markets and helpers that act on both. */
 async function withModel(f: Fixture) {
-  const collateralWeight = (symbol: string) => {
-    const c = networkConfig("hardhat").collaterals.find((x) => x.symbol === symbol);
-    if (c === undefined) throw new Error(symbol);
-    return c.weight;
-  };
-  const market = (id: number, underlying: string, sigma: bigint, price: bigint): MarketModel => ({
-    params: { ...configuredParams(id), maxFundingVelocity: 0n },
-    underlying,
-    sigma,
-    price: price * TICK,
-    skew: 0n,
-    rate: 0n,
-    index: 0n,
-    last: 0n,
-  });
-  const sim = new Sim(
-    f.addr.usdc,
-    new Map([
-      [f.addr.weth, { decimals: 18n, weight: collateralWeight("WETH"), marketId: ETH }],
-      [f.addr.wbtc, { decimals: 8n, weight: collateralWeight("WBTC"), marketId: BTC }],
-    ]),
-    new Map([
-      [ETH, market(ETH, f.addr.weth, f.sigma.eth, ETH_PRICE)],
-      [BTC, market(BTC, f.addr.wbtc, f.sigma.btc, BTC_PRICE)],
-    ]),
-  );
+  const sim = simOf(f);
   const feeds: Record<number, typeof f.ethFeed> = { [ETH]: f.ethFeed, [BTC]: f.btcFeed };
   const blockTime = async (tx: { wait(): Promise<unknown> }) => {
     const receipt = (await tx.wait()) as { getBlock(): Promise<{ timestamp: number }> };

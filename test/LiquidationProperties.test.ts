@@ -109,12 +109,9 @@ async function propertyFixture() {
   await fund(f, bidder, usdc("20000000"), 0n);
   const bidderId = await openAccount(f, bidder, CROSS, 0, usdc("20000000"), 0n);
   for (const t of traders.slice(0, 3)) await fund(f, t, usdc("1000000"), wad("100"));
-  const sigma = {
-    [ETH]: await f.volatility.volatility(f.addr.weth),
-    [BTC]: await f.volatility.volatility(f.addr.wbtc),
-  };
+  const sigmaOf = { [ETH]: f.sigma.eth, [BTC]: f.sigma.btc };
   const total = await usdcInSystem(f);
-  return { ...f, bidder, bidderId, traders: traders.slice(0, 3), sigma, total };
+  return { ...f, bidder, bidderId, traders: traders.slice(0, 3), sigmaOf, total };
 }
 
 type Fixture = Awaited<ReturnType<typeof propertyFixture>>;
@@ -315,7 +312,7 @@ async function openSpec(
   for (const [market, load] of legs) {
     const params = configuredParams(market);
     const price = (market === ETH ? ETH_PRICE : BTC_PRICE) * TICK;
-    const s = shockRatio(params, 0n, f.sigma[market]);
+    const s = shockRatio(params, 0n, f.sigmaOf[market]);
     // IM = notional x s x multiplier = load x equity.
     const notional = (equity * load * WAD * WAD) / 10000n / s / params.imMultiplier;
     let size = (notional * WAD) / price;

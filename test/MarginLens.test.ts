@@ -2,9 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployMarkets } from "../scripts/lib/deployment";
 import { paramIndex } from "../scripts/lib/params";
-import { networkConfig } from "../config/networks";
 import {
   WAD,
   TICK,
@@ -15,17 +13,14 @@ import {
   usdc,
   wad,
   feed,
-  ETH_PRICE,
   BTC_PRICE,
   abs,
   divUp,
-  configuredParams,
-  MarketModel,
   TradeResult,
   RiskModel,
   MarginModel,
-  Sim,
 } from "./helpers/marginModel";
+import { pricedMarkets, simOf } from "./helpers/fixtures";
 
 // MarginLens reads the margin engine for many accounts at once and derives liquidation prices.
 // Expected figures are computed here in bigint with the model of the perp markets and the margin
@@ -48,68 +43,15 @@ import {
  * and alice, bob and carol funded and approving MarginAccounts. No accounts yet.
  */
 async function keelFixture() {
-  const keel = await deployMarkets();
-  const [admin, lp, alice, bob, carol] = await ethers.getSigners();
-  const addr = {
-    usdc: await keel.usdc.getAddress(),
-    weth: await keel.weth.getAddress(),
-    wbtc: await keel.wbtc.getAddress(),
-    accounts: await keel.accounts.getAddress(),
-    pool: await keel.pool.getAddress(),
-  };
-  await time.increase(1800);
-  await keel.ethFeed.push(ETH_PRICE);
-  await keel.btcFeed.push(BTC_PRICE);
-  await keel.oracle.setTwap(addr.weth, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  await keel.oracle.setTwap(addr.wbtc, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  const liquidity = usdc("10000000");
-  await keel.usdc.mint(lp.address, liquidity);
-  await keel.usdc.connect(lp).approve(addr.pool, liquidity);
-  await keel.pool.connect(lp).deposit(liquidity, lp.address);
-  for (const trader of [alice, bob, carol]) {
-    await keel.usdc.mint(trader.address, usdc("1000000"));
-    await keel.weth.mint(trader.address, wad("100"));
-    await keel.wbtc.mint(trader.address, ethers.parseUnits("10", 8));
-    for (const token of [keel.usdc, keel.weth, keel.wbtc]) {
-      await token.connect(trader).approve(addr.accounts, ethers.MaxUint256);
-    }
-  }
-  const sigma = {
-    eth: await keel.volatility.volatility(addr.weth),
-    btc: await keel.volatility.volatility(addr.wbtc),
-  };
-  return { ...keel, addr, admin, lp, alice, bob, carol, sigma };
+  const [, , alice, bob, carol] = await ethers.getSigners();
+  const keel = await pricedMarkets({ funding: true, liquidity: usdc("10000000"), traders: [alice, bob, carol] });
+  return { ...keel, alice, bob, carol };
 }
 
 /** The fixture with its model, and helpers that act on both and check the chain against the model. */
 async function ready() {
   const f = await loadFixture(keelFixture);
-  const collateralConfig = (symbol: string) => {
-    const c = networkConfig("hardhat").collaterals.find((x) => x.symbol === symbol);
-    if (c === undefined) throw new Error(symbol);
-    return c;
-  };
-  const market = (id: number, underlying: string, sigma: bigint, price: bigint): MarketModel => ({
-    params: configuredParams(id),
-    underlying,
-    sigma,
-    price: price * TICK,
-    skew: 0n,
-    rate: 0n,
-    index: 0n,
-    last: 0n,
-  });
-  const sim = new Sim(
-    f.addr.usdc,
-    new Map([
-      [f.addr.weth, { decimals: 18n, weight: collateralConfig("WETH").weight, marketId: ETH }],
-      [f.addr.wbtc, { decimals: 8n, weight: collateralConfig("WBTC").weight, marketId: BTC }],
-    ]),
-    new Map([
-      [ETH, market(ETH, f.addr.weth, f.sigma.eth, ETH_PRICE)],
-      [BTC, market(BTC, f.addr.wbtc, f.sigma.btc, BTC_PRICE)],
-    ]),
-  );
+  const sim = simOf(f, { funding: true });
   const feeds: Record<number, typeof f.ethFeed> = { [ETH]: f.ethFeed, [BTC]: f.btcFeed };
   const now = async () => BigInt(await time.latest());
 

@@ -3,10 +3,9 @@ import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { BaseContract, ContractTransactionResponse, LogDescription, TransactionReceipt } from "ethers";
-import { deployMarkets } from "../../scripts/lib/deployment";
-import { paramIndex } from "../../scripts/lib/params";
 import { networkConfig } from "../../config/networks";
-import { WAD, USDC_SCALE, ETH, BTC, ETH_PRICE, BTC_PRICE, abs, divUp, mulWadUp, min } from "./marginModel";
+import { WAD, USDC_SCALE, abs, divUp, mulWadUp, min } from "./marginModel";
+import { pricedMarkets } from "./fixtures";
 
 // Shared by the liquidation crash and property tests: the liquidation parameters and auction
 // formulas as specified (independent bigint re-computations, never read back from the engine),
@@ -262,36 +261,9 @@ export interface SetupOptions {
  * `insurance` USDC topped up into the fund by the admin. Signers: admin, lp, then everyone else.
  */
 export async function setupLiquidationMarkets(opts: SetupOptions) {
-  const keel = await deployMarkets();
   const signers = await ethers.getSigners();
-  const [admin, lp] = signers;
-  const addr = {
-    usdc: await keel.usdc.getAddress(),
-    weth: await keel.weth.getAddress(),
-    wbtc: await keel.wbtc.getAddress(),
-    accounts: await keel.accounts.getAddress(),
-    pool: await keel.pool.getAddress(),
-    fund: await keel.fund.getAddress(),
-    perps: await keel.perps.getAddress(),
-    liquidation: await keel.liquidation.getAddress(),
-  };
-  await time.increase(1800);
-  await keel.ethFeed.push(ETH_PRICE);
-  await keel.btcFeed.push(BTC_PRICE);
-  await keel.oracle.setTwap(addr.weth, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  await keel.oracle.setTwap(addr.wbtc, ethers.ZeroAddress, ethers.ZeroAddress, 0, 0);
-  for (const market of [ETH, BTC]) {
-    await keel.riskConfig.setParameter(paramIndex("MAX_FUNDING_VELOCITY"), market, 0n);
-  }
-  await keel.usdc.mint(lp.address, opts.liquidity);
-  await keel.usdc.connect(lp).approve(addr.pool, opts.liquidity);
-  await keel.pool.connect(lp).deposit(opts.liquidity, lp.address);
-  if (opts.insurance > 0n) {
-    await keel.usdc.mint(admin.address, opts.insurance);
-    await keel.usdc.connect(admin).approve(addr.fund, opts.insurance);
-    await keel.fund.connect(admin).topUp(opts.insurance);
-  }
-  return { ...keel, addr, signers, admin, lp };
+  const keel = await pricedMarkets({ liquidity: opts.liquidity, insurance: opts.insurance });
+  return { ...keel, signers };
 }
 
 export type LiquidationMarkets = Awaited<ReturnType<typeof setupLiquidationMarkets>>;
