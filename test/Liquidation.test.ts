@@ -1122,7 +1122,16 @@ describe("LiquidationEngine", () => {
       expect(r.fundPaid).to.equal(usdc("2500"));
       expect(r.poolPaid).to.equal(8_518_150_090n);
       expect(await f.fund.balance()).to.equal(usdc("1000"));
-      expect(assetsBefore - (await f.pool.totalAssets())).to.equal(8_518_150_090n);
+      const assetsAfter = await f.pool.totalAssets();
+      expect(assetsBefore - assetsAfter).to.equal(8_518_150_090n);
+      // The LP share price (ERC-4626 with 10^6 virtual shares and one virtual asset unit): one
+      // whole kLP share (1e12 units) is worth exactly what the smaller total assets give it.
+      const supply = await f.pool.totalSupply();
+      const share = 10n ** 12n;
+      const priceOf = (assets: bigint) => (share * (assets + 1n)) / (supply + 10n ** 6n);
+      expect(await f.pool.convertToAssets(share)).to.equal(priceOf(assetsAfter));
+      // 8,518.15009 USDC over about 10 million shares: 0.000852 USDC per share.
+      expect(priceOf(assetsBefore) - priceOf(assetsAfter)).to.equal(852n);
       // Equity first: the account is empty.
       expect(await f.accounts.balanceOf(f.target, f.addr.usdc)).to.equal(0n);
       expect(await f.perps.accountMarkets(f.target)).to.deep.equal([]);

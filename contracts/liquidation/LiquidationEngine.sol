@@ -342,7 +342,9 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     ///      The numerator is widened by two token units, which leaves equity at least that much
     ///      above BM (covering the realized PnL's rounding to whole units and values' to the wei);
     ///      rounded up, at most 1. Zero at or above BM; everything at or below the dust threshold
-    ///      (insolvent accounts included).
+    ///      (insolvent accounts included). The bound relies on MM scaling at most linearly with the
+    ///      book, true of perps; an instrument whose margin is not (options in a cross account)
+    ///      must have the auction re-check BM after such a bid instead of assuming it.
     function _bufferFraction(Bid memory b) internal view returns (uint256) {
         if (b.v.equity >= int256(b.buffer)) return 0;
         if (b.v.markToMarket <= int256(uint256(b.p.dustThreshold))) return WAD;
