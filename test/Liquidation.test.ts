@@ -1622,15 +1622,16 @@ describe("LiquidationEngine", () => {
       const pos = f.sim.account(target).positions.get(ETH)!;
       const withoutWbtc = f.sim.balance(target, f.addr.usdc) * USDC_SCALE + wad("30000") - pos.cost;
       expect(withoutWbtc < backed.mm).to.be.true;
+      // One at a time: a rejected call must have its handler attached before it settles.
       for (const call of [
-        f.engine.accountMargin(target),
-        f.engine.valuation(target),
-        f.liquidation.isLiquidatable(target),
-        f.liquidation.quote(target, wad("0.1")),
-        f.liquidation.startAuction(target),
-        f.liquidation.connect(f.bob).liquidate(target, wad("0.1"), ethers.MaxInt256, bidder, 1n),
+        () => f.engine.accountMargin(target),
+        () => f.engine.valuation(target),
+        () => f.liquidation.isLiquidatable(target),
+        () => f.liquidation.quote(target, wad("0.1")),
+        () => f.liquidation.startAuction(target),
+        () => f.liquidation.connect(f.bob).liquidate(target, wad("0.1"), ethers.MaxInt256, bidder, 1n),
       ]) {
-        await expect(call).to.be.revertedWithCustomError(f.engine, "PriceDown").withArgs(f.addr.wbtc);
+        await expect(call()).to.be.revertedWithCustomError(f.engine, "PriceDown").withArgs(f.addr.wbtc);
       }
       expect(await f.accounts.nonce(target)).to.equal(1n);
       await f.expectAuction(target);
