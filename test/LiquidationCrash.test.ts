@@ -277,7 +277,7 @@ async function crash(label: string, opts: CrashOptions = {}) {
   return { stats: s, extraWindows };
 }
 
-describe("Liquidation crash: ETH -40% in ten rounds, fifty traders, one bot", function () {
+describe("Liquidation crash: ETH -40% in ten rounds, fifty traders, one bot @stress", function () {
   this.timeout(300_000);
 
   it("liquidates everyone below MM, pays insolvent bids from the fund then the pool, and conserves USDC", async () => {

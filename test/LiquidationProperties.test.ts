@@ -733,7 +733,7 @@ describe("Liquidation properties", function () {
     }
   });
 
-  it("prices never rise, bids never lower E - BM nor end below BM, stay within [min, max], restart recovered curves, respect the throughput cap; USDC is conserved, the fund keeps its floor", async () => {
+  it("prices never rise, bids never lower E - BM nor end below BM, stay within [min, max], restart recovered curves, respect the throughput cap; USDC is conserved, the fund keeps its floor @stress", async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb, extrasArb, async (s, extras) => {
         await runScenario(s, EXTRAS ? extras : NO_EXTRAS);
