@@ -383,7 +383,8 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         IERC20 t = IERC20(settlementToken);
         poolFlow = cash + int256(toInsurance) - int256(fundPaid);
         uint256 fromHere = toInsurance;
-        IInsuranceFund fund = insuranceFund;
+        // Read only when a share goes to the fund (a settlement without one skips the cold slot).
+        IInsuranceFund fund = toInsurance == 0 ? IInsuranceFund(address(0)) : insuranceFund;
         if (poolFlow > 0) {
             // What the pool pays goes straight to the fund first (one transfer fewer).
             uint256 direct = uint256(poolFlow) < toInsurance ? uint256(poolFlow) : toInsurance;
