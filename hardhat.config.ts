@@ -28,10 +28,20 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async ({ solcVersion }: { solcVers
 
 const config: HardhatUserConfig = {
   solidity: {
-    version: SOLIDITY_VERSION,
-    settings: {
-      optimizer: { enabled: true, runs: 10_000 },
-      evmVersion: "cancun",
+    compilers: [
+      {
+        version: SOLIDITY_VERSION,
+        settings: { optimizer: { enabled: true, runs: 10_000 }, evmVersion: "cancun" },
+      },
+    ],
+    // The option market holds trading, settlement, liquidation transfers and the pool's option
+    // liability: at 10,000 runs it outgrows the 24,576-byte limit (EIP-170), so it is optimized
+    // for size (a few hundred gas per trade dearer).
+    overrides: {
+      "contracts/options/OptionMarket.sol": {
+        version: SOLIDITY_VERSION,
+        settings: { optimizer: { enabled: true, runs: 1 }, evmVersion: "cancun" },
+      },
     },
   },
   networks: {

@@ -140,6 +140,9 @@ function optionsOn(symbol: string, o: { iv: string; delta: string; seriesOi: str
     { param: "SHORT_OPTION_MM_SPOT", scope: symbol, value: wad("0.1") },
     { param: "SHORT_OPTION_MM_FLOOR", scope: symbol, value: wad("0.02") },
     { param: "MAX_OPTIONS_PER_ACCOUNT", scope: symbol, value: 16n },
+    { param: "OPTION_IM_MULTIPLIER", scope: symbol, value: wad("1.5") },
+    { param: "VOL_SHOCK_UP", scope: symbol, value: wad("0.5") },
+    { param: "VOL_SHOCK_DOWN", scope: symbol, value: wad("0.3") },
   ];
 }
 

@@ -3,10 +3,11 @@ import { networkConfig } from "../config/networks";
 import { tokenAddress } from "../scripts/lib/tokens";
 
 /**
- * Perp markets and the margin engine, and the wiring that makes them one system: RiskConfig
- * pushes market parameters to PerpMarket, PerpMarket settles through MarginAccounts against the
- * pool (fees' insurance share to the fund), MarginAccounts checks withdrawals with the engine, and
- * the pool's share price counts traders' unrealized PnL. Every step is idempotent.
+ * Perp and option markets and the margin engine, and the wiring that makes them one system:
+ * RiskConfig pushes market parameters to PerpMarket, both markets settle through MarginAccounts
+ * against the pool (fees' insurance share to the fund), MarginAccounts checks withdrawals with the
+ * engine, and the pool's share price counts traders' unrealized PnL and options. Option series are
+ * listed by LISTER_ROLE holders, which governance grants (none at deployment). Idempotent.
  */
 const func: DeployFunction = async (hre) => {
   const { deployments, getNamedAccounts, network, ethers } = hre;
@@ -29,9 +30,26 @@ const func: DeployFunction = async (hre) => {
     ],
     log: false,
   });
+  const optionsDeployment = await deployments.deploy("OptionMarket", {
+    from: deployer,
+    args: [
+      deployer,
+      accountsAddress,
+      oracleAddress,
+      await at("RiskConfig"),
+      perpsDeployment.address,
+      config.settlement.decimals,
+    ],
+    log: false,
+  });
   const engineDeployment = await deployments.deploy("MarginEngine", {
     from: deployer,
-    args: [accountsAddress, perpsDeployment.address, oracleAddress],
+    args: [accountsAddress, perpsDeployment.address, optionsDeployment.address, oracleAddress],
+    log: false,
+  });
+  await deployments.deploy("OptionLens", {
+    from: deployer,
+    args: [optionsDeployment.address, oracleAddress, await at("RiskConfig"), accountsAddress],
     log: false,
   });
   await deployments.deploy("MarginLens", {
@@ -41,6 +59,7 @@ const func: DeployFunction = async (hre) => {
   });
 
   const perps = await ethers.getContractAt("PerpMarket", perpsDeployment.address, signer);
+  const options = await ethers.getContractAt("OptionMarket", optionsDeployment.address, signer);
   const risk = await ethers.getContractAt("RiskConfig", await at("RiskConfig"), signer);
   const accounts = await ethers.getContractAt("MarginAccounts", accountsAddress, signer);
   const pool = await ethers.getContractAt("LiquidityPool", await at("LiquidityPool"), signer);
@@ -61,13 +80,16 @@ const func: DeployFunction = async (hre) => {
       if ((await perps.underlyingOf(m.id)) === ethers.ZeroAddress) await send(perps.listMarket(m.id, underlying));
     }
   }
+  if ((await options.hasRole(admin, deployer)) && (await options.marginEngine()) !== engineDeployment.address) {
+    await send(options.setMarginEngine(engineDeployment.address));
+  }
   if ((await risk.hasRole(admin, deployer)) && (await risk.listener()) !== perpsDeployment.address) {
     await send(risk.setListener(perpsDeployment.address));
   }
   if (await accounts.hasRole(admin, deployer)) {
     const market = await accounts.MARKET_ROLE();
-    if (!(await accounts.hasRole(market, perpsDeployment.address))) {
-      await send(accounts.grantRole(market, perpsDeployment.address));
+    for (const settler of [perpsDeployment.address, optionsDeployment.address]) {
+      if (!(await accounts.hasRole(market, settler))) await send(accounts.grantRole(market, settler));
     }
     if ((await accounts.pool()) !== (await pool.getAddress())) {
       await send(accounts.setSettlement(await pool.getAddress(), await fund.getAddress()));
@@ -83,6 +105,9 @@ const func: DeployFunction = async (hre) => {
   if (await pool.hasRole(admin, deployer)) {
     if ((await pool.settlementSpender()) !== accountsAddress) await send(pool.setSettlement(accountsAddress));
     if ((await pool.pnlSource()) !== perpsDeployment.address) await send(pool.setPnlSource(perpsDeployment.address));
+    if ((await pool.optionSource()) !== optionsDeployment.address) {
+      await send(pool.setOptionSource(optionsDeployment.address));
+    }
   }
 };
 func.tags = ["markets"];

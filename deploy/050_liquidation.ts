@@ -31,9 +31,10 @@ const func: DeployFunction = async (hre) => {
   const admin = ethers.ZeroHash;
   const accounts = await ethers.getContractAt("MarginAccounts", await at("MarginAccounts"), signer);
   const perps = await ethers.getContractAt("PerpMarket", await at("PerpMarket"), signer);
+  const options = await ethers.getContractAt("OptionMarket", await at("OptionMarket"), signer);
   const fund = await ethers.getContractAt("InsuranceFund", await at("InsuranceFund"), signer);
   const risk = await ethers.getContractAt("RiskConfig", await at("RiskConfig"), signer);
-  for (const contract of [accounts, perps]) {
+  for (const contract of [accounts, perps, options]) {
     const role = await contract.LIQUIDATOR_ROLE();
     if ((await contract.hasRole(admin, deployer)) && !(await contract.hasRole(role, engine.address))) {
       await send(contract.grantRole(role, engine.address));
@@ -42,7 +43,7 @@ const func: DeployFunction = async (hre) => {
   const drawer = await fund.DRAWER_ROLE();
   // A redeployed engine (new bytecode) replaces the old one: the old address keeps no power.
   if (previous && previous.address !== engine.address) {
-    for (const contract of [accounts, perps]) {
+    for (const contract of [accounts, perps, options]) {
       const role = await contract.LIQUIDATOR_ROLE();
       if ((await contract.hasRole(admin, deployer)) && (await contract.hasRole(role, previous.address))) {
         await send(contract.revokeRole(role, previous.address));

@@ -113,6 +113,16 @@ const func: DeployFunction = async (hre) => {
   expect("fund books fees", await fund.hasRole(await fund.RECORDER_ROLE(), await accounts.getAddress()), true);
   expect("pool settlement spender", await pool.settlementSpender(), await accounts.getAddress());
   expect("pool PnL source", await pool.pnlSource(), perpsAddress);
+  const options = await ethers.getContractAt("OptionMarket", (await deployments.get("OptionMarket")).address);
+  const optionsAddress = await options.getAddress();
+  expect("OptionMarket margin engine", await options.marginEngine(), engine);
+  expect(
+    "MarginEngine values the OptionMarket",
+    await (await ethers.getContractAt("MarginEngine", engine)).options(),
+    optionsAddress,
+  );
+  expect("OptionMarket settles", await accounts.hasRole(await accounts.MARKET_ROLE(), optionsAddress), true);
+  expect("pool option source", await pool.optionSource(), optionsAddress);
   for (const m of config.markets) {
     const token = await tokenAddress(
       hre,
@@ -133,6 +143,7 @@ const func: DeployFunction = async (hre) => {
   const liquidator = await liquidation.getAddress();
   expect("RiskConfig pushes global parameters to LiquidationEngine", await risk.globalListener(), liquidator);
   expect("LiquidationEngine moves positions", await perps.hasRole(await perps.LIQUIDATOR_ROLE(), liquidator), true);
+  expect("LiquidationEngine moves options", await options.hasRole(await options.LIQUIDATOR_ROLE(), liquidator), true);
   expect(
     "LiquidationEngine moves collateral",
     await accounts.hasRole(await accounts.LIQUIDATOR_ROLE(), liquidator),

@@ -83,10 +83,16 @@ const EXPECTED_BOUNDS: readonly (readonly [string, bigint, bigint])[] = [
   ["THROUGHPUT_CAP", WAD, MAX_USD],
   ["THROUGHPUT_WINDOW", MINUTE, DAY],
   ["INSURANCE_FLOOR", 0n, MAX_USD],
+  ["OPTION_IM_MULTIPLIER", wad("1.1"), wad("5")],
+  ["VOL_SHOCK_UP", wad("0.05"), wad("3")],
+  ["VOL_SHOCK_DOWN", wad("0.05"), wad("0.9")],
 ];
 
-/** RiskParams.scopeOf: market params up to MAX_POSITION_SIZE (13), underlying up to MAX_OPTIONS_PER_ACCOUNT (28). */
-const expectedScope = (index: number) => (index <= 13 ? "market" : index <= 28 ? "underlying" : "global");
+/**
+ * RiskParams.scopeOf: market params up to MAX_POSITION_SIZE (13), underlying up to
+ * MAX_OPTIONS_PER_ACCOUNT (28) and the options ones appended after INSURANCE_FLOOR (42), global between.
+ */
+const expectedScope = (index: number) => (index <= 13 ? "market" : index <= 28 || index > 42 ? "underlying" : "global");
 
 const MM_FLOOR = paramIndex("MM_FLOOR");
 const MAKER_FEE = paramIndex("MAKER_FEE");

@@ -555,6 +555,9 @@ describe("governance", () => {
         `THROUGHPUT_CAP (global, wad): [1.0, ${MAX_SIZE_TEXT}]`,
         "THROUGHPUT_WINDOW (global, seconds): [60s, 86400s]",
         `INSURANCE_FLOOR (global, wad): [0.0, ${MAX_SIZE_TEXT}]`,
+        "OPTION_IM_MULTIPLIER (underlying, wad): [1.1, 5.0]",
+        "VOL_SHOCK_UP (underlying, wad): [0.05, 3.0]",
+        "VOL_SHOCK_DOWN (underlying, wad): [0.05, 0.9]",
       ]);
     });
 
@@ -587,7 +590,7 @@ describe("governance", () => {
 
     it("has no parameter beyond the table: the enum ends at its last entry", async () => {
       const { riskConfig } = await governed();
-      expect(await riskConfig.bounds(PARAMS.length - 1)).to.deep.equal([0n, wad("1000000000000")]);
+      expect(await riskConfig.bounds(PARAMS.length - 1)).to.deep.equal([wad("0.05"), wad("0.9")]);
       // An out-of-range enum argument fails the ABI decoder's validation: a revert without data.
       await expect(riskConfig.bounds(PARAMS.length)).to.be.revertedWithoutReason();
     });

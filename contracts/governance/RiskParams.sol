@@ -53,7 +53,11 @@ library RiskParams {
         THROUGHPUT_CAP, // WAD USD of notional liquidated per market per window
         THROUGHPUT_WINDOW, // seconds
         // ---- insurance fund (scope: 0)
-        INSURANCE_FLOOR // WAD USD the fund never pays below
+        INSURANCE_FLOOR, // WAD USD the fund never pays below
+        // ---- options, appended (scope: underlying asset address)
+        OPTION_IM_MULTIPLIER, // WAD: a short option's IM = its MM x multiplier (> 1)
+        VOL_SHOCK_UP, // WAD: portfolio grid volatility up = vol x (1 + shock x tenor factor)
+        VOL_SHOCK_DOWN // WAD: portfolio grid volatility down = vol x (1 - shock x tenor factor), at least 10% of vol
     }
 
     enum Scope {
@@ -68,7 +72,7 @@ library RiskParams {
 
     function scopeOf(Param p) internal pure returns (Scope) {
         if (p <= Param.MAX_POSITION_SIZE) return Scope.Market;
-        if (p <= Param.MAX_OPTIONS_PER_ACCOUNT) return Scope.Underlying;
+        if (p <= Param.MAX_OPTIONS_PER_ACCOUNT || p > Param.INSURANCE_FLOOR) return Scope.Underlying;
         return Scope.Global;
     }
 
@@ -116,6 +120,10 @@ library RiskParams {
         if (p == Param.INSOLVENT_RAMP) return (1 minutes, 1 days);
         if (p == Param.THROUGHPUT_CAP) return (1e18, MAX_USD);
         if (p == Param.THROUGHPUT_WINDOW) return (1 minutes, 1 days);
+        // options, appended
+        if (p == Param.OPTION_IM_MULTIPLIER) return (1.1e18, 5e18);
+        if (p == Param.VOL_SHOCK_UP) return (0.05e18, 3e18);
+        if (p == Param.VOL_SHOCK_DOWN) return (0.05e18, 0.9e18);
         // insurance fund: the only one left (Param.INSURANCE_FLOOR)
         return (0, MAX_USD);
     }

@@ -43,6 +43,7 @@ interface ILiquidityPool {
     event CooldownSet(uint256 oldCooldown, uint256 newCooldown);
     event ClaimWindowSet(uint256 oldWindow, uint256 newWindow);
     event PnlSourceSet(address oldSource, address newSource);
+    event OptionSourceSet(address oldSource, address newSource);
     event SettlementSet(address oldSpender, address newSpender);
 
     /// @notice Moves `shares` of the caller into escrow in the pool; they can be redeemed from

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {IAccountHealthCheck} from "./IAccountHealthCheck.sol";
 import {IPerpMarket} from "./IPerpMarket.sol";
+import {IOptionMarket} from "./IOptionMarket.sol";
 
 /// @title Keel margin engine
 /// @notice Decides, for any account at any moment, its equity, initial margin (IM) and maintenance
@@ -35,6 +36,8 @@ interface IMarginEngine is IAccountHealthCheck {
         int256 markToMarket;
         uint256 otherCollateral;
         IPerpMarket.PositionRisk[] positions;
+        /// @dev How many option positions the account holds (their value is in `markToMarket`).
+        uint256 optionPositions;
     }
 
     /// @notice What a withdrawal or trade would have left: `equity` (for withdrawals, without
@@ -44,6 +47,9 @@ interface IMarginEngine is IAccountHealthCheck {
     error PriceDown(address asset);
     error NotPerpMarket(address caller);
     error ZeroAddress();
+
+    /// @notice The option market whose positions it values.
+    function options() external view returns (IOptionMarket);
 
     /// @notice Equity, IM and MM of the account now.
     function accountMargin(uint256 accountId) external view returns (Margin memory);

@@ -161,6 +161,9 @@ interface IPerpMarket {
 
     function underlyingOf(uint32 marketId) external view returns (address);
 
+    /// @notice The market listed on `underlying` (zero: none).
+    function marketOf(address underlying) external view returns (uint32);
+
     /// @notice The funding rate (WAD per day) and index (WAD USD per unit) accrued to now at `price`.
     function currentFunding(uint32 marketId, uint256 price) external view returns (int256 rate, int256 index);
 

@@ -118,4 +118,8 @@ interface IRiskConfig {
     function setPaused(Feature feature, uint256 scope, bool paused) external;
 
     function isPaused(Feature feature, uint256 scope) external view returns (bool);
+
+    /// @notice The implied volatility options on `underlying` are priced at: IMPLIED_VOL, never
+    ///         below the realized-volatility estimate x IV_FLOOR_FACTOR (WAD, annualized).
+    function impliedVolatility(address underlying) external view returns (uint256);
 }

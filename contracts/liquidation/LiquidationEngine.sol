@@ -8,6 +8,7 @@ import {ILiquidationEngine} from "../interfaces/ILiquidationEngine.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
+import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {IRiskConfig, IRiskConfigGlobalListener} from "../interfaces/IRiskConfig.sol";
 import {RiskParams} from "../governance/RiskParams.sol";
@@ -27,6 +28,8 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
 
     IMarginAccounts public immutable accounts;
     IPerpMarket public immutable perps;
+    /// @notice The option market the margin engine values (read from it, so the two never differ).
+    IOptionMarket public immutable options;
     IMarginEngine public immutable marginEngine;
     IRiskConfig public immutable riskConfig;
     IInsuranceFund public immutable insuranceFund;
@@ -71,6 +74,7 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         accounts = accounts_;
         perps = perps_;
         marginEngine = marginEngine_;
+        options = marginEngine_.options();
         riskConfig = riskConfig_;
         insuranceFund = insuranceFund_;
         address token = accounts_.settlementToken();
@@ -367,13 +371,19 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     }
 
     /// @dev Reverts outside [min, max]; returns whether the bid takes the buffer fraction of a
-    ///      solvent account above the dust threshold (which restores BM by construction).
+    ///      solvent account above the dust threshold without options (which restores BM by
+    ///      construction).
     function _checkFraction(Bid memory b, uint256 fraction) internal view returns (bool restores) {
         uint256 maxFraction_ = _bufferFraction(b);
         if (fraction > maxFraction_) revert FractionTooLarge(fraction, maxFraction_);
         uint256 minFraction = _minFraction(b, maxFraction_);
         if (fraction < minFraction) revert BidTooSmall(fraction, minFraction);
-        restores = fraction == maxFraction_ && b.v.markToMarket > int256(uint256(b.p.dustThreshold));
+        // Options: equity counts longs at a haircut while the bidder takes them at full value, so
+        // the construction's proof does not hold; such an account is valued again after the bid.
+        restores =
+            fraction == maxFraction_ &&
+            b.v.markToMarket > int256(uint256(b.p.dustThreshold)) &&
+            b.v.optionPositions == 0;
     }
 
     /// @dev Whether the account's notional fits each of its markets' throughput windows: the
@@ -430,6 +440,13 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         (int256 fromRealized, int256 toRealized) = b.v.positions.length == 0
             ? (int256(0), int256(0))
             : perps.transferPositions(accountId, bidderAccountId, fraction);
+        if (b.v.optionPositions != 0) {
+            // Options move at their mark: the liquidated side sells them to the bidder at the value
+            // mark-to-market counted, so the stablecoin share below is the rest of its worth.
+            (int256 fromPaid, int256 toPaid) = options.transferPositions(accountId, bidderAccountId, fraction);
+            fromRealized += fromPaid;
+            toRealized += toPaid;
+        }
         int256 moved;
         if (fraction == WAD) {
             moved = accounts.balanceOf(accountId, settlementToken) - int256(b.fee) + fromRealized;

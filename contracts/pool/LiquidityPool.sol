@@ -34,6 +34,8 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     /// @notice Seconds a matured request stays claimable.
     uint64 public claimWindow;
     ITraderPnlSource public pnlSource;
+    /// @notice The option market: traders' options are a liability of the pool.
+    ITraderPnlSource public optionSource;
     /// @notice The contract allowed to move stablecoin out of the pool to settle trades.
     address public settlementSpender;
 
@@ -63,9 +65,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
     }
 
     /// @inheritdoc ILiquidityPool
-    function tradersUnrealizedPnl() public view returns (int256) {
+    function tradersUnrealizedPnl() public view returns (int256 pnl) {
         ITraderPnlSource source = pnlSource;
-        return address(source) == address(0) ? int256(0) : source.tradersUnrealizedPnl();
+        if (address(source) != address(0)) pnl = source.tradersUnrealizedPnl();
+        source = optionSource;
+        if (address(source) != address(0)) pnl += source.tradersUnrealizedPnl();
     }
 
     /// @notice Nothing can be deposited while traders' profit has wiped out the pool's assets: a new
@@ -192,12 +196,22 @@ contract LiquidityPool is ILiquidityPool, ERC4626, AccessControl, ReentrancyGuar
 
     /// @notice Connects the markets' unrealized PnL to the share price (zero address: none).
     function setPnlSource(ITraderPnlSource newSource) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        // A code-less source would make totalAssets, and so every deposit and redemption, revert.
-        if (address(newSource) != address(0) && address(newSource).code.length == 0) {
-            revert NotAContract(address(newSource));
-        }
+        _checkSource(newSource);
         emit PnlSourceSet(address(pnlSource), address(newSource));
         pnlSource = newSource;
+    }
+
+    /// @notice Connects the options' value to traders (the pool's option liability) to the share
+    ///         price (zero address: none).
+    function setOptionSource(ITraderPnlSource newSource) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _checkSource(newSource);
+        emit OptionSourceSet(address(optionSource), address(newSource));
+        optionSource = newSource;
+    }
+
+    /// @dev A code-less source would make totalAssets, and so every deposit and redemption, revert.
+    function _checkSource(ITraderPnlSource source) internal view {
+        if (address(source) != address(0) && address(source).code.length == 0) revert NotAContract(address(source));
     }
 
     function _setCooldown(uint256 value) internal {

@@ -5,7 +5,9 @@ import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
+import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
+import {BlackScholes} from "../libraries/BlackScholes.sol";
 
 /// @title MarginEngine
 /// @notice See IMarginEngine. Stateless: every figure is computed from the accounts' balances,
@@ -14,7 +16,7 @@ import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
 ///         Instruments plug in per underlying: each position reports its value, its linear
 ///         exposure and the shock ratio its market needs; the portfolio grid revalues every
 ///         underlying's book at each shock. Perps revalue linearly (size x spot x shock); options
-///         (a later instrument) will add their per-scenario revaluation to the same grid points.
+///         by Black-Scholes at every spot shock and at three volatilities (as is, up, down).
 contract MarginEngine is IMarginEngine {
     using FixedPointMathLib for uint256;
 
@@ -24,6 +26,7 @@ contract MarginEngine is IMarginEngine {
 
     IMarginAccounts public immutable accounts;
     IPerpMarket public immutable perps;
+    IOptionMarket public immutable options;
     IPriceOracle public immutable oracle;
     address public immutable settlementToken;
 
@@ -33,14 +36,22 @@ contract MarginEngine is IMarginEngine {
         int256 signedNotional; // sum of size x price, WAD
         uint256 shockRatio; // the largest of its positions' ratios
         uint256 imMultiplier;
+        uint256 spot; // the underlying's price: the options' scenarios are shocks of it
+        bool hasOptions;
     }
 
-    constructor(IMarginAccounts accounts_, IPerpMarket perps_, IPriceOracle oracle_) {
-        if (address(accounts_) == address(0) || address(perps_) == address(0) || address(oracle_) == address(0)) {
+    constructor(IMarginAccounts accounts_, IPerpMarket perps_, IOptionMarket options_, IPriceOracle oracle_) {
+        if (
+            address(accounts_) == address(0) ||
+            address(perps_) == address(0) ||
+            address(options_) == address(0) ||
+            address(oracle_) == address(0)
+        ) {
             revert ZeroAddress();
         }
         accounts = accounts_;
         perps = perps_;
+        options = options_;
         oracle = oracle_;
         settlementToken = accounts_.settlementToken();
     }
@@ -59,6 +70,7 @@ contract MarginEngine is IMarginEngine {
         v.markToMarket = w.markToMarket;
         v.otherCollateral = w.otherCollateral;
         v.positions = w.risks;
+        v.optionPositions = w.options.length;
     }
 
     /// @inheritdoc IMarginEngine
@@ -84,7 +96,11 @@ contract MarginEngine is IMarginEngine {
     function checkWithdrawal(uint256 accountId) external view {
         // No positions and no debt: nothing to cover, and no price needs reading (this is also what
         // lets such an account withdraw while prices are Down).
-        if (perps.accountMarkets(accountId).length == 0 && accounts.balanceOf(accountId, settlementToken) >= 0) {
+        if (
+            perps.accountMarkets(accountId).length == 0 &&
+            options.accountSeries(accountId).length == 0 &&
+            accounts.balanceOf(accountId, settlementToken) >= 0
+        ) {
             return;
         }
         (Margin memory m, int256 unrealizedProfit, ) = _margin(accountId);
@@ -94,7 +110,7 @@ contract MarginEngine is IMarginEngine {
 
     /// @inheritdoc IMarginEngine
     function checkTrade(uint256 accountId, bool increasedRisk) external view {
-        if (msg.sender != address(perps)) revert NotPerpMarket(msg.sender);
+        if (msg.sender != address(perps) && msg.sender != address(options)) revert NotPerpMarket(msg.sender);
         Margin memory m = accountMargin(accountId);
         uint256 requirement = increasedRisk ? m.initialMargin : m.maintenanceMargin;
         if (m.equity < int256(requirement)) revert InsufficientMargin(accountId, m.equity, requirement);
@@ -107,6 +123,7 @@ contract MarginEngine is IMarginEngine {
         int256 markToMarket;
         uint256 otherCollateral;
         IPerpMarket.PositionRisk[] risks;
+        IOptionMarket.OptionRisk[] options;
     }
 
     /// @dev Margin, the sum of positive unrealized PnL (per position) and the account's worth.
@@ -118,6 +135,8 @@ contract MarginEngine is IMarginEngine {
         );
         IPerpMarket.PositionRisk[] memory risks = perps.accountRisk(accountId);
         w.risks = risks;
+        IOptionMarket.OptionRisk[] memory opts = options.accountRisk(accountId);
+        w.options = opts;
         int256 stable;
         (stable, m.equity, w.otherCollateral) = _collateralValue(held, risks);
         m.equity += stable;
@@ -127,48 +146,137 @@ contract MarginEngine is IMarginEngine {
             pnlSum += pnl;
             if (pnl > 0) unrealizedProfit += pnl;
         }
+        // Options: equity counts a long at its haircut value (and never for a withdrawal), a short
+        // at its full (negative) value; mark-to-market counts every option at its value.
+        int256 optionValue;
+        for (uint256 i; i < opts.length; ++i) {
+            int256 counted = opts[i].equityValue;
+            m.equity += counted;
+            if (counted > 0) unrealizedProfit += counted;
+            optionValue += opts[i].value;
+        }
         m.equity += pnlSum;
-        w.markToMarket = stable + int256(w.otherCollateral) + pnlSum;
-        if (risks.length == 0) return (m, unrealizedProfit, w);
+        w.markToMarket = stable + int256(w.otherCollateral) + pnlSum + optionValue;
+        if (risks.length == 0 && opts.length == 0) return (m, unrealizedProfit, w);
         if (a.mode == IMarginAccounts.Mode.Isolated) {
-            (m.maintenanceMargin, m.initialMargin) = _standardMargin(risks);
+            (m.maintenanceMargin, m.initialMargin) = _standardMargin(risks, opts);
         } else {
-            (m.maintenanceMargin, m.initialMargin) = _portfolioMargin(risks);
+            (m.maintenanceMargin, m.initialMargin) = _portfolioMargin(risks, opts);
         }
     }
 
-    /// @dev Per position: MM = notional x s, IM = MM x multiplier (both rounded up).
-    function _standardMargin(IPerpMarket.PositionRisk[] memory risks) internal pure returns (uint256 mm, uint256 im) {
+    /// @dev Per position: a perp's MM = notional x s, a short option's the static formula the
+    ///      option market reports (a long's zero); IM = MM x multiplier (all rounded up).
+    function _standardMargin(
+        IPerpMarket.PositionRisk[] memory risks,
+        IOptionMarket.OptionRisk[] memory opts
+    ) internal pure returns (uint256 mm, uint256 im) {
         for (uint256 i; i < risks.length; ++i) {
             uint256 positionMm = risks[i].notional.mulWadUp(risks[i].shockRatio);
             mm += positionMm;
             im += positionMm.mulWadUp(risks[i].imMultiplier);
         }
+        for (uint256 i; i < opts.length; ++i) {
+            mm += opts[i].maintenanceMargin;
+            im += opts[i].initialMargin;
+        }
     }
 
-    /// @dev Per underlying: the worst loss over the grid of spot shocks spanning +-s.
-    function _portfolioMargin(IPerpMarket.PositionRisk[] memory risks) internal pure returns (uint256 mm, uint256 im) {
-        Book[] memory books = _books(risks);
+    /// @dev Per underlying: the worst loss over the grid of spot shocks spanning +-s (and, with
+    ///      options in the book, of volatility shocks).
+    function _portfolioMargin(
+        IPerpMarket.PositionRisk[] memory risks,
+        IOptionMarket.OptionRisk[] memory opts
+    ) internal pure returns (uint256 mm, uint256 im) {
+        Book[] memory books = _books(risks, opts);
         for (uint256 b; b < books.length && books[b].underlying != address(0); ++b) {
-            uint256 loss = _worstLoss(books[b]);
+            uint256 loss = books[b].hasOptions ? _gridLoss(books[b], opts) : _worstLoss(books[b]);
             mm += loss;
             im += loss.mulWadUp(books[b].imMultiplier);
         }
     }
 
     /// @dev Groups positions by underlying (signed notional at the high price, so that a lone
-    ///      position's grid loss equals its standard requirement exactly).
-    function _books(IPerpMarket.PositionRisk[] memory risks) internal pure returns (Book[] memory books) {
-        books = new Book[](risks.length);
+    ///      position's grid loss equals its standard requirement exactly). Settled options carry
+    ///      no risk and join no book.
+    function _books(
+        IPerpMarket.PositionRisk[] memory risks,
+        IOptionMarket.OptionRisk[] memory opts
+    ) internal pure returns (Book[] memory books) {
+        books = new Book[](risks.length + opts.length);
         for (uint256 i; i < risks.length; ++i) {
             IPerpMarket.PositionRisk memory r = risks[i];
-            uint256 b;
-            while (books[b].underlying != address(0) && books[b].underlying != r.underlying) ++b;
-            Book memory book = books[b];
+            Book memory book = books[_bookOf(books, r.underlying)];
             book.underlying = r.underlying;
+            book.spot = r.price.price;
             book.signedNotional += r.size >= 0 ? int256(r.notional) : -int256(r.notional);
             if (r.shockRatio > book.shockRatio) book.shockRatio = r.shockRatio;
             if (r.imMultiplier > book.imMultiplier) book.imMultiplier = r.imMultiplier;
+        }
+        for (uint256 i; i < opts.length; ++i) {
+            IOptionMarket.OptionRisk memory o = opts[i];
+            if (o.settled) continue;
+            Book memory book = books[_bookOf(books, o.underlying)];
+            book.underlying = o.underlying;
+            book.spot = o.price.price;
+            book.hasOptions = true;
+            if (o.spotShock > book.shockRatio) book.shockRatio = o.spotShock;
+            if (o.imMultiplier > book.imMultiplier) book.imMultiplier = o.imMultiplier;
+        }
+    }
+
+    function _bookOf(Book[] memory books, address underlying) internal pure returns (uint256 b) {
+        while (books[b].underlying != address(0) && books[b].underlying != underlying) ++b;
+    }
+
+    /// @dev A book with options: at each of the GRID_POINTS spot shocks (spot x (1 + j s / 3),
+    ///      never below 1% of spot) and each volatility (as is, up, down), the perps' linear PnL
+    ///      plus each option's Black-Scholes value against what equity counts it at; the worst
+    ///      loss (zero if no scenario loses). Losses round up, gains down.
+    function _gridLoss(Book memory book, IOptionMarket.OptionRisk[] memory opts) internal pure returns (uint256) {
+        int256 worst;
+        uint256 half = (GRID_POINTS - 1) / 2;
+        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
+        for (uint256 k; k < GRID_POINTS; ++k) {
+            bool down = k < half;
+            uint256 steps = down ? half - k : k - half;
+            uint256 move = book.shockRatio.fullMulDivUp(steps, half);
+            // The perps lose when the move is against them, and gain (rounded down) when it is not.
+            int256 perpLoss;
+            if (steps != 0 && book.signedNotional != 0) {
+                bool adverse = down == (book.signedNotional > 0);
+                perpLoss =
+                    adverse
+                        ? int256(absNotional.mulWadUp(move))
+                        : -int256(absNotional.mulWad(book.shockRatio.fullMulDiv(steps, half)));
+            }
+            uint256 spot =
+                down
+                    ? (move >= 0.99e18 ? book.spot / 100 : book.spot.mulWad(WAD - move))
+                    : book.spot.mulWad(WAD + move);
+            for (uint256 v; v < 3; ++v) {
+                int256 loss = perpLoss + _optionsLoss(book.underlying, opts, spot, v);
+                if (loss > worst) worst = loss;
+            }
+        }
+        return uint256(worst);
+    }
+
+    /// @dev Σ (equity value - value in the scenario) over the book's live options; volatility
+    ///      scenario `v`: 0 as is, 1 up, 2 down.
+    function _optionsLoss(
+        address underlying,
+        IOptionMarket.OptionRisk[] memory opts,
+        uint256 spot,
+        uint256 v
+    ) internal pure returns (int256 loss) {
+        for (uint256 i; i < opts.length; ++i) {
+            IOptionMarket.OptionRisk memory o = opts[i];
+            if (o.settled || o.underlying != underlying) continue;
+            uint256 volatility = v == 0 ? o.volatility : (v == 1 ? o.volatilityUp : o.volatilityDown);
+            uint256 unit = BlackScholes.price(spot, o.strike, volatility, o.secondsToExpiry, o.isCall);
+            int256 value = o.size > 0 ? int256(uint256(o.size).mulWad(unit)) : -int256(uint256(-o.size).mulWadUp(unit));
+            loss += o.equityValue - value;
         }
     }
 

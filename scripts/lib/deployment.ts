@@ -7,6 +7,8 @@ import type {
   MarginAccounts,
   MarginEngine,
   MarginLens,
+  OptionLens,
+  OptionMarket,
   PerpMarket,
   MockAggregator,
   MockERC20,
@@ -59,6 +61,8 @@ export interface MarketsKeel extends Keel {
   engine: MarginEngine;
   lens: MarginLens;
   liquidation: LiquidationEngine;
+  options: OptionMarket;
+  optionLens: OptionLens;
 }
 
 /**
@@ -75,6 +79,8 @@ export async function deployMarkets(): Promise<MarketsKeel> {
     engine: await at<MarginEngine>("MarginEngine"),
     lens: await at<MarginLens>("MarginLens"),
     liquidation: await at<LiquidationEngine>("LiquidationEngine"),
+    options: await at<OptionMarket>("OptionMarket"),
+    optionLens: await at<OptionLens>("OptionLens"),
   };
 }
 

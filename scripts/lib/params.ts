@@ -49,6 +49,9 @@ export const PARAMS: readonly { name: string; unit: Unit; scope: "market" | "und
   { name: "THROUGHPUT_CAP", unit: "wad", scope: "global" },
   { name: "THROUGHPUT_WINDOW", unit: "seconds", scope: "global" },
   { name: "INSURANCE_FLOOR", unit: "wad", scope: "global" },
+  { name: "OPTION_IM_MULTIPLIER", unit: "wad", scope: "underlying" },
+  { name: "VOL_SHOCK_UP", unit: "wad", scope: "underlying" },
+  { name: "VOL_SHOCK_DOWN", unit: "wad", scope: "underlying" },
 ];
 
 /** The enum index of a parameter name; throws a one-line error listing nothing but the problem. */

@@ -29,6 +29,7 @@ export const GOVERNED_CONTRACTS = [
   "VolatilityOracle",
   "RiskConfig",
   "PerpMarket",
+  "OptionMarket",
 ] as const;
 
 /** A named account (hardhat-deploy) or a literal address, as the governance config names them. */
