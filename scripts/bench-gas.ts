@@ -30,6 +30,10 @@ export const TARGETS: Record<string, { limit: number; enforced: boolean }> = {
   "MarginLens.margins (500 accounts) [estimateGas]": { limit: 30_000_000, enforced: true },
   "LiquidationEngine.liquidate (start + fill, isolated, 1 position)": { limit: 200_000, enforced: false },
   "LiquidationEngine.liquidate (start + fill, cross, 8 positions)": { limit: 600_000, enforced: false },
+  "BlackScholes.priceDelta (ATM-ish call, 30 days) [internal]": { limit: 5_000, enforced: true },
+  "OptionMarket.tradeOption (write, isolated account)": { limit: 250_000, enforced: false },
+  "MarginEngine.accountMargin (cross, 1 perp + 8 options, 21 scenarios) [call]": { limit: 1_500_000, enforced: true },
+  "OptionMarket.settlePosition (short call, in the money)": { limit: 80_000, enforced: false },
 };
 
 async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> {
@@ -209,7 +213,87 @@ async function measurePerps(
   }
   gas["MarginLens.margins (500 accounts) [estimateGas]"] = Number(await lens.margins.estimateGas(ids));
 
+  Object.assign(gas, await measureOptions(keel, probeGas, governance));
   Object.assign(gas, await measureLiquidation(keel, { freshRounds, feeds, answers, otherAccount }));
+  return gas;
+}
+
+/**
+ * Options, measured inside an EVM snapshot that is reverted afterwards (settlement needs the
+ * series' expiry to pass): Black-Scholes alone, trades on an isolated account, the margin check of
+ * a cross account holding one perp and eight options on one underlying over the full grid (7 spot
+ * points x 3 volatilities = 21 scenarios), and settlement. The WETH price is read with its TWAP,
+ * as in production.
+ */
+async function measureOptions(
+  keel: Awaited<ReturnType<typeof deployGovernedKeel>>,
+  probeGas: (target: string, data: string) => Promise<number>,
+  governance: Awaited<ReturnType<typeof hre.ethers.getSigner>>,
+): Promise<Record<string, number>> {
+  const { ethers } = hre;
+  const { accounts, usdc, weth, ethFeed } = keel;
+  const snapshot = await hre.network.provider.send("evm_snapshot", []);
+  const options = await ethers.getContractAt("OptionMarket", (await hre.deployments.get("OptionMarket")).address);
+  const engine = await ethers.getContractAt("MarginEngine", (await hre.deployments.get("MarginEngine")).address);
+  const perps = await ethers.getContractAt("PerpMarket", (await hre.deployments.get("PerpMarket")).address);
+  const [, trader, lp] = await ethers.getSigners();
+  const gas: Record<string, number> = {};
+  const usdc6 = (n: string) => ethers.parseUnits(n, 6);
+  const wad = (n: string) => ethers.parseEther(n);
+
+  const harness = await (await ethers.getContractFactory("BlackScholesHarness")).deploy();
+  const [, , bsGas] = await harness.priceDeltaGas(wad("3000"), wad("3100"), wad("0.8"), 30 * 86_400, true);
+  gas["BlackScholes.priceDelta (ATM-ish call, 30 days) [internal]"] = Number(bsGas);
+
+  await options.connect(governance).grantRole(await options.LISTER_ROLE(), governance.address);
+  const day = 86_400;
+  const now = (await ethers.provider.getBlock("latest"))!.timestamp;
+  const expiry = (Math.floor(now / day) + 8) * day;
+  const strikes = ["2700", "2850", "3000", "3150", "3300"];
+  const series: bigint[] = [];
+  for (const [i, k] of [...strikes, ...strikes.slice(0, 3)].entries()) {
+    await options.connect(governance).listSeries(weth, wad(k), expiry, i < strikes.length);
+    series.push(await options.seriesCount());
+  }
+  await usdc.mint(trader, usdc6("1000000"));
+  const t = accounts.connect(trader);
+  const o = options.connect(trader);
+  const newAccount = async (mode: number, market: number, deposit: string) => {
+    await t.createAccount(mode, market);
+    const id = (await accounts.nextAccountId()) - 1n;
+    await t.deposit(id, usdc, usdc6(deposit));
+    return id;
+  };
+  // Steady state: the series already has open interest and the pool an exposure.
+  const warm = await newAccount(0, 0, "50000");
+  await o.tradeOption(warm, series[2], wad("1"), ethers.MaxUint256);
+  const isolated = await newAccount(1, 1, "20000");
+  gas["OptionMarket.tradeOption (write, isolated account)"] = await gasOf(
+    o.tradeOption(isolated, series[2], -wad("1"), 0),
+  );
+  gas["OptionMarket.tradeOption (buy, isolated account)"] = await gasOf(
+    o.tradeOption(isolated, series[3], wad("1"), ethers.MaxUint256),
+  );
+
+  const cross = await newAccount(0, 0, "100000");
+  await perps.connect(trader).modifyPosition(cross, 1, wad("2"), ethers.MaxUint256);
+  for (const [i, id] of series.entries()) {
+    await o.tradeOption(cross, id, i % 2 === 0 ? -wad("1") : wad("1"), i % 2 === 0 ? 0n : ethers.MaxUint256);
+  }
+  gas["MarginEngine.accountMargin (cross, 1 perp + 8 options, 21 scenarios) [call]"] = await probeGas(
+    await engine.getAddress(),
+    engine.interface.encodeFunctionData("accountMargin", [cross]),
+  );
+
+  // Past expiry: the first round after it settles the series, then one position.
+  await hre.network.provider.send("evm_setNextBlockTimestamp", [expiry + 60]);
+  await ethFeed.push(3200n * 10n ** 8n);
+  const round = (await ethFeed.latestRoundData())[0];
+  gas["OptionMarket.settleSeries"] = await gasOf(options.connect(lp).settleSeries(series[2], round));
+  gas["OptionMarket.settlePosition (short call, in the money)"] = await gasOf(
+    options.connect(lp).settlePosition(isolated, series[2]),
+  );
+  await hre.network.provider.send("evm_revert", [snapshot]);
   return gas;
 }
 

@@ -758,8 +758,30 @@ describe("MarginAccounts", () => {
       await f.accounts.connect(f.admin).setHealthCheck(healthCheckAddress);
       await f.accounts.connect(f.alice).deposit(1, f.addr.usdc, usdcUnits("1000"));
       await f.accounts.connect(f.alice).deposit(2, f.addr.usdc, usdcUnits("500"));
+      // Both accounts have traded (a market touched them): only an account that never did skips
+      // the health check (nothing to check: no position, no debt).
+      await f.accounts.connect(f.admin).grantRole(await f.accounts.MARKET_ROLE(), f.admin.address);
+      await f.accounts.connect(f.admin).touch(1, f.alice.address);
+      await f.accounts.connect(f.admin).touch(2, f.alice.address);
       return { ...f, healthCheck, healthCheckAddress };
     }
+
+    it("skips the health check for an account that never traded (nonce zero): it holds nothing to check", async () => {
+      const f = await loadFixture(keelWithAccounts);
+      const healthCheck = await (await ethers.getContractFactory("MockHealthCheck")).deploy();
+      await f.accounts.connect(f.admin).setHealthCheck(await healthCheck.getAddress());
+      await f.accounts.connect(f.alice).deposit(1, f.addr.usdc, usdcUnits("1000"));
+      await healthCheck.setUnhealthy(1, true);
+      expect(await f.accounts.nonce(1)).to.equal(0n);
+      await f.accounts.connect(f.alice).withdraw(1, f.addr.usdc, usdcUnits("400"));
+      expect(await f.accounts.balanceOf(1, f.addr.usdc)).to.equal(usdcUnits("600"));
+      // Once a market has touched it, the same withdrawal goes through the health check.
+      await f.accounts.connect(f.admin).grantRole(await f.accounts.MARKET_ROLE(), f.admin.address);
+      await f.accounts.connect(f.admin).touch(1, f.alice.address);
+      await expect(f.accounts.connect(f.alice).withdraw(1, f.addr.usdc, usdcUnits("400")))
+        .to.be.revertedWithCustomError(healthCheck, "AccountUnhealthy")
+        .withArgs(1n);
+    });
 
     it("reverts NotAContract when the health check is an address without code", async () => {
       const { accounts, admin, stranger } = await loadFixture(keelWithAccounts);

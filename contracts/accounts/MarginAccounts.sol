@@ -421,7 +421,12 @@ contract MarginAccounts is IMarginAccounts, AccessControl, ReentrancyGuardTransi
         return x < 0 ? -x : int256(0);
     }
 
+    /// @dev An account whose nonce is still zero has never traded nor taken part in a liquidation
+    ///      (every position change and every market settlement follows a `touch` or a
+    ///      `settleLiquidation`, which count it): it holds no position and owes nothing, so there is
+    ///      nothing for the margin engine to check (and its slot is already warm here).
     function _checkHealth(uint256 accountId) internal view {
+        if (_accounts[accountId].nonce == 0) return;
         IAccountHealthCheck check = healthCheck;
         if (address(check) != address(0)) check.checkWithdrawal(accountId);
     }
