@@ -9,13 +9,17 @@ import {IOptionMarket} from "./IOptionMarket.sol";
 /// @notice Decides, for any account at any moment, its equity, initial margin (IM) and maintenance
 ///         margin (MM), all WAD USD.
 ///         - Equity = collateral at weight x low price + stablecoin balance (may be negative) +
-///           positions' unrealized PnL including unsettled funding.
-///         - Isolated accounts (standard margin), per position: MM = notional x s, with
-///           s = max(floor, size term, volatility term); IM = MM x IM multiplier.
+///           perps' unrealized PnL including unsettled funding + options: a long at its value x
+///           (1 - haircut), a short's (negative) value in full. Options are valued by Black-Scholes
+///           at the end of the price bracket worse for the holder.
+///         - Isolated accounts (standard margin), per position: a perp's MM = notional x s, with
+///           s = max(floor, size term, volatility term); a short option's MM the static formula
+///           (IOptionMarket.OptionRisk), a long option's zero; IM = MM x IM multiplier.
 ///         - Cross accounts (portfolio margin), per underlying: revalue the book on a grid of spot
-///           shocks spanning +-s (GRID_POINTS points, extremes included), MM = worst loss +
-///           contingencies (zero for perps: their risk is linear and fully on the grid), IM = the
-///           same loss x IM multiplier; summed across underlyings.
+///           shocks spanning +-s (GRID_POINTS points, extremes included), and with options in the
+///           book at three volatilities each (as is, up, down); MM = worst loss (no contingency
+///           term: perps are linear and fully on the grid, options are revalued in full at every
+///           point), IM = the same loss x IM multiplier; summed across underlyings.
 interface IMarginEngine is IAccountHealthCheck {
     struct Margin {
         int256 equity;

@@ -19,6 +19,8 @@ interface IOptionMarket {
         uint40 expiry;
         bool isCall;
         bool settled;
+        /// @dev The underlying's perp market: isolated accounts and the opening pause are keyed by it.
+        uint32 marketId;
         // slot 2
         uint128 strike;
         /// @dev The first oracle price at or after expiry, once the series is settled.

@@ -127,7 +127,8 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         if (riskConfig.isPaused(IRiskConfig.Feature.ListSeries, uint256(uint160(underlying)))) {
             revert ListingPaused(underlying);
         }
-        if (perps.marketOf(underlying) == 0) revert NoMarket(underlying);
+        uint32 marketId = perps.marketOf(underlying);
+        if (marketId == 0) revert NoMarket(underlying);
         IPriceOracle.Price memory p = oracle.getPriceChecked(underlying);
         OraclePolicy.check(p.status, OraclePolicy.Action.IncreaseRisk);
         _checkListing(underlying, strike, expiry, p.price);
@@ -140,6 +141,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         s.underlying = underlying;
         s.expiry = uint40(expiry);
         s.isCall = isCall;
+        s.marketId = marketId;
         s.strike = strike.toUint128();
         uint32[] storage live = _live[underlying];
         if (live.length == 0 && !_known(underlying)) _underlyings.push(underlying);
@@ -180,7 +182,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         if (amount == 0) revert ZeroAmount();
         IMarginAccounts.Account memory acct = accounts.touch(accountId, msg.sender);
         Series memory s = _liveSeries(seriesId);
-        _checkAccountUnderlying(accountId, acct, s.underlying);
+        _checkAccountMarket(accountId, acct, s);
 
         Trade memory t;
         t.accountId = accountId;
@@ -197,8 +199,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         // works in Degraded.
         IPriceOracle.Price memory p;
         if (t.increasing) {
-            uint32 marketId = perps.marketOf(s.underlying);
-            if (riskConfig.isPaused(IRiskConfig.Feature.OpenPosition, marketId)) revert OpeningPaused(s.underlying);
+            if (riskConfig.isPaused(IRiskConfig.Feature.OpenPosition, s.marketId)) revert OpeningPaused(s.underlying);
             p = oracle.getPriceChecked(s.underlying);
             OraclePolicy.check(p.status, OraclePolicy.Action.IncreaseRisk);
         } else {
@@ -336,13 +337,9 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         }
     }
 
-    function _checkAccountUnderlying(
-        uint256 accountId,
-        IMarginAccounts.Account memory acct,
-        address underlying
-    ) internal view {
-        if (acct.mode == IMarginAccounts.Mode.Isolated && perps.underlyingOf(acct.marketId) != underlying) {
-            revert WrongUnderlying(accountId, acct.marketId, underlying);
+    function _checkAccountMarket(uint256 accountId, IMarginAccounts.Account memory acct, Series memory s) internal pure {
+        if (acct.mode == IMarginAccounts.Mode.Isolated && acct.marketId != s.marketId) {
+            revert WrongUnderlying(accountId, acct.marketId, s.underlying);
         }
     }
 
@@ -386,7 +383,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
     /// @dev No margin check: the margin engine already values a settled position at exactly these
     ///      units, so settling it leaves equity unchanged; an underwater account must settle too.
     function settlePosition(uint256 accountId, uint32 seriesId) external nonReentrant returns (int256 settled) {
-        Series memory s = _series[seriesId];
+        Series memory s = _settlementView(seriesId);
         if (!s.settled) {
             if (s.underlying == address(0)) revert UnknownSeries(seriesId);
             revert SeriesNotSettled(seriesId);
@@ -402,6 +399,19 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         _setPosition(accountId, seriesId, s.underlying, size, 0, false);
         if (settled != 0) accounts.settle(accountId, settled, 0);
         emit PositionSettled(accountId, seriesId, size, settled);
+    }
+
+    /// @dev The series without its Greeks slot (settlement never reads them).
+    function _settlementView(uint32 seriesId) internal view returns (Series memory s) {
+        Series storage stored = _series[seriesId];
+        s.underlying = stored.underlying;
+        s.expiry = stored.expiry;
+        s.isCall = stored.isCall;
+        s.settled = stored.settled;
+        s.strike = stored.strike;
+        s.settlementPrice = stored.settlementPrice;
+        s.longOpenInterest = stored.longOpenInterest;
+        s.shortOpenInterest = stored.shortOpenInterest;
     }
 
     /// @dev Swap-and-pop with the index map.
@@ -440,7 +450,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         Params memory c;
         for (uint256 i; i < list.length; ++i) {
             Series memory s = _series[list[i]];
-            _checkAccountUnderlying(toAccountId, bidder, s.underlying);
+            _checkAccountMarket(toAccountId, bidder, s);
             (int256 fromAmount, int256 toAmount) = _transferOne(s, list[i], fromAccountId, toAccountId, fraction, c);
             fromSettled += fromAmount;
             toSettled += toAmount;
