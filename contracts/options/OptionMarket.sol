@@ -337,7 +337,11 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         }
     }
 
-    function _checkAccountMarket(uint256 accountId, IMarginAccounts.Account memory acct, Series memory s) internal pure {
+    function _checkAccountMarket(
+        uint256 accountId,
+        IMarginAccounts.Account memory acct,
+        Series memory s
+    ) internal pure {
         if (acct.mode == IMarginAccounts.Mode.Isolated && acct.marketId != s.marketId) {
             revert WrongUnderlying(accountId, acct.marketId, s.underlying);
         }
