@@ -574,6 +574,39 @@ describe("LiquidityPool", () => {
         .to.be.revertedWithCustomError(pool, "AccessControlUnauthorizedAccount")
         .withArgs(alice.address, DEFAULT_ADMIN_ROLE);
     });
+
+    it("sets and removes the option source, refusing an address without code and a non-admin", async () => {
+      const { pool, admin, alice, pnlSource } = await loadFixture(poolFixture);
+      const source = await pnlSource.getAddress();
+      await expect(pool.connect(alice).setOptionSource(source))
+        .to.be.revertedWithCustomError(pool, "AccessControlUnauthorizedAccount")
+        .withArgs(alice.address, DEFAULT_ADMIN_ROLE);
+      await expect(pool.connect(admin).setOptionSource(alice.address))
+        .to.be.revertedWithCustomError(pool, "NotAContract")
+        .withArgs(alice.address);
+      await expect(pool.connect(admin).setOptionSource(source))
+        .to.emit(pool, "OptionSourceSet")
+        .withArgs(ethers.ZeroAddress, source);
+      expect(await pool.optionSource()).to.equal(source);
+      await expect(pool.connect(admin).setOptionSource(ethers.ZeroAddress))
+        .to.emit(pool, "OptionSourceSet")
+        .withArgs(source, ethers.ZeroAddress);
+      expect(await pool.optionSource()).to.equal(ethers.ZeroAddress);
+    });
+
+    it("adds the option source's figure to the perps' in totalAssets", async () => {
+      const { pool, admin, pnlSource, held } = await deposited();
+      const options = await ethers.deployContract("MockHealthCheck");
+      await pool.connect(admin).setPnlSource(await pnlSource.getAddress());
+      await pool.connect(admin).setOptionSource(await options.getAddress());
+      await pnlSource.setPnl(usdc("300"));
+      await options.setPnl(usdc("200"));
+      expect(await pool.tradersUnrealizedPnl()).to.equal(usdc("500"));
+      expect(await pool.totalAssets()).to.equal(held - usdc("500"));
+      await options.setPnl(-usdc("700"));
+      expect(await pool.tradersUnrealizedPnl()).to.equal(-usdc("400"));
+      expect(await pool.totalAssets()).to.equal(held + usdc("400"));
+    });
   });
 
   describe("traders' unrealized PnL", () => {
