@@ -108,13 +108,15 @@ describe("deployment: the liquidation engine (050)", () => {
       (await hre.deployments.get("LiquidationEngine")).address,
     );
     const perps = await ethers.getContractAt("PerpMarket", (await hre.deployments.get("PerpMarket")).address);
-    return { ...keel, engine, perps, address: await engine.getAddress() };
+    const options = await ethers.getContractAt("OptionMarket", (await hre.deployments.get("OptionMarket")).address);
+    return { ...keel, engine, perps, options, address: await engine.getAddress() };
   }
 
-  it("gives the engine LIQUIDATOR_ROLE on MarginAccounts and PerpMarket, DRAWER_ROLE on the fund, and RiskConfig's global push", async () => {
-    const { accounts, fund, riskConfig, engine, perps, address, usdc } = await governed();
+  it("gives the engine LIQUIDATOR_ROLE on MarginAccounts, PerpMarket and OptionMarket, DRAWER_ROLE on the fund, and RiskConfig's global push", async () => {
+    const { accounts, fund, riskConfig, engine, perps, options, address, usdc } = await governed();
     expect(await accounts.hasRole(LIQUIDATOR_ROLE, address)).to.equal(true);
     expect(await perps.hasRole(LIQUIDATOR_ROLE, address)).to.equal(true);
+    expect(await options.hasRole(LIQUIDATOR_ROLE, address)).to.equal(true);
     expect(await fund.hasRole(DRAWER_ROLE, address)).to.equal(true);
     expect(await riskConfig.globalListener()).to.equal(address);
     // Wired to the deployed contracts, and nobody else (the deployer included) holds those powers.
@@ -122,6 +124,7 @@ describe("deployment: the liquidation engine (050)", () => {
     expect([
       await engine.accounts(),
       await engine.perps(),
+      await engine.options(),
       await engine.marginEngine(),
       await engine.riskConfig(),
       await engine.insuranceFund(),
@@ -129,6 +132,7 @@ describe("deployment: the liquidation engine (050)", () => {
     ]).to.deep.equal([
       await deployed("MarginAccounts"),
       await deployed("PerpMarket"),
+      await deployed("OptionMarket"),
       await deployed("MarginEngine"),
       await deployed("RiskConfig"),
       await deployed("InsuranceFund"),
@@ -137,6 +141,7 @@ describe("deployment: the liquidation engine (050)", () => {
     const [deployer] = await ethers.getSigners();
     expect(await accounts.hasRole(LIQUIDATOR_ROLE, deployer.address)).to.equal(false);
     expect(await perps.hasRole(LIQUIDATOR_ROLE, deployer.address)).to.equal(false);
+    expect(await options.hasRole(LIQUIDATOR_ROLE, deployer.address)).to.equal(false);
     expect(await fund.hasRole(DRAWER_ROLE, deployer.address)).to.equal(false);
     expect(await engine.version()).to.equal(1n);
   });
@@ -153,6 +158,10 @@ describe("deployment: the liquidation engine (050)", () => {
       [
         "LiquidationEngine moves positions: is false, expected true",
         (g, s) => g.perps.connect(s).revokeRole(LIQUIDATOR_ROLE, g.address),
+      ],
+      [
+        "LiquidationEngine moves options: is false, expected true",
+        (g, s) => g.options.connect(s).revokeRole(LIQUIDATOR_ROLE, g.address),
       ],
       [
         "LiquidationEngine moves collateral: is false, expected true",
