@@ -47,6 +47,11 @@ const func: DeployFunction = async (hre) => {
     args: [accountsAddress, perpsDeployment.address, optionsDeployment.address, oracleAddress],
     log: false,
   });
+  const liabilityDeployment = await deployments.deploy("OptionLiability", {
+    from: deployer,
+    args: [optionsDeployment.address, oracleAddress, await at("RiskConfig"), accountsAddress],
+    log: false,
+  });
   await deployments.deploy("OptionLens", {
     from: deployer,
     args: [optionsDeployment.address, oracleAddress, await at("RiskConfig"), accountsAddress],
@@ -105,8 +110,8 @@ const func: DeployFunction = async (hre) => {
   if (await pool.hasRole(admin, deployer)) {
     if ((await pool.settlementSpender()) !== accountsAddress) await send(pool.setSettlement(accountsAddress));
     if ((await pool.pnlSource()) !== perpsDeployment.address) await send(pool.setPnlSource(perpsDeployment.address));
-    if ((await pool.optionSource()) !== optionsDeployment.address) {
-      await send(pool.setOptionSource(optionsDeployment.address));
+    if ((await pool.optionSource()) !== liabilityDeployment.address) {
+      await send(pool.setOptionSource(liabilityDeployment.address));
     }
   }
 };

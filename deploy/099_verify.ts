@@ -122,7 +122,7 @@ const func: DeployFunction = async (hre) => {
     optionsAddress,
   );
   expect("OptionMarket settles", await accounts.hasRole(await accounts.MARKET_ROLE(), optionsAddress), true);
-  expect("pool option source", await pool.optionSource(), optionsAddress);
+  expect("pool option source", await pool.optionSource(), (await deployments.get("OptionLiability")).address);
   for (const m of config.markets) {
     const token = await tokenAddress(
       hre,

@@ -92,6 +92,10 @@ interface IOptionMarket {
     error SeriesNotExpired(uint32 seriesId, uint256 expiry);
     error SeriesAlreadySettled(uint32 seriesId);
     error SeriesNotSettled(uint32 seriesId);
+    /// @notice No position opens or grows in the series after `cutoff` (TRADING_CUTOFF before expiry).
+    error TradingCutoff(uint32 seriesId, uint256 cutoff);
+    /// @notice Governance may settle a series itself only from `opensAt` (SETTLEMENT_GRACE after expiry).
+    error SettlementGraceRunning(uint32 seriesId, uint256 opensAt);
     error NoPosition(uint256 accountId, uint32 seriesId);
     /// @notice The premium is worse for the trader than `premiumLimit`: above it for a buy (the
     ///         most the trader pays), below it for a sell (the least it receives), settlement units.
@@ -162,6 +166,12 @@ interface IOptionMarket {
     ///         after expiry (`roundId`, proved by the previous round being before it).
     function settleSeries(uint32 seriesId, uint80 roundId) external;
 
+    /// @notice Governance (the timelock), when no oracle round can settle the series (its feed
+    ///         stalled past expiry + heartbeat, or a new aggregator phase began at expiry): fixes the
+    ///         settlement price itself, no earlier than SETTLEMENT_GRACE after expiry. `roundId` 0
+    ///         in the event marks it.
+    function settleSeriesByGovernance(uint32 seriesId, uint256 price) external;
+
     /// @notice Anyone, once the series is settled: pays the position's intrinsic value into (or
     ///         out of) the account's stablecoin balance and closes it. Returns the units booked.
     function settlePosition(uint256 accountId, uint32 seriesId) external returns (int256 settled);
@@ -191,4 +201,10 @@ interface IOptionMarket {
     function exposureOf(address underlying) external view returns (Exposure memory);
 
     function liveSeries(address underlying) external view returns (uint32[] memory);
+
+    /// @notice Settled series some account still holds (their payoffs are owed).
+    function settledOpenSeries() external view returns (uint32[] memory);
+
+    /// @notice Every underlying a series was ever listed on.
+    function underlyings() external view returns (address[] memory);
 }

@@ -28,6 +28,18 @@ library OptionMath {
         return base + slope.mulWadUp(u);
     }
 
+    /// @notice The least a buyer pays per unit: this share of spot (WAD). A far out-of-the-money
+    ///         option that Black-Scholes values at (almost) nothing is never free: its tail risk is
+    ///         what the pool sells.
+    uint256 internal constant MIN_PRICE_SHARE = 0.0001e18;
+
+    /// @notice The unit price a trade pays or receives: a buy at least MIN_PRICE_SHARE of `spot`.
+    function tradePrice(int256 amount, uint256 unitPrice, uint256 spot) internal pure returns (uint256) {
+        if (amount < 0) return unitPrice;
+        uint256 least = spot.mulWadUp(MIN_PRICE_SHARE);
+        return unitPrice > least ? unitPrice : least;
+    }
+
     /// @notice |amount| x price x (1 + spread), rounded up, for a buy (`amount` > 0); x (1 -
     ///         spread), rounded down and at least zero, for a sell. `scale` = WAD per token unit.
     function premium(int256 amount, uint256 unitPrice, uint256 spread_, uint256 scale) internal pure returns (uint256) {

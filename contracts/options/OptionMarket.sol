@@ -11,7 +11,6 @@ import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
 import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
-import {ITraderPnlSource} from "../interfaces/ILiquidityPool.sol";
 import {RiskParams} from "../governance/RiskParams.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
 import {OraclePolicy} from "../libraries/OraclePolicy.sol";
@@ -20,7 +19,7 @@ import {OptionMath} from "../libraries/OptionMath.sol";
 /// @title OptionMarket
 /// @notice See IOptionMarket. Trades and settlements change positions here; the margin engine then
 ///         checks the account's final state (every trade ends with `checkTrade`).
-contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, ReentrancyGuardTransient {
+contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient {
     using FixedPointMathLib for uint256;
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -34,6 +33,14 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
     uint256 public constant MAX_TENOR_FACTOR = 3e18;
     /// @notice A volatility-down scenario keeps at least this share of the volatility (WAD).
     uint256 public constant MIN_VOL_SHARE = 0.1e18;
+    /// @notice Scenario volatilities stop at the pricing library's bound.
+    uint256 public constant MAX_SCENARIO_VOL = 100e18;
+    /// @notice No position opens or grows in the last hour before expiry: the last oracle round
+    ///         before settlement cannot be traded against.
+    uint256 public constant TRADING_CUTOFF = 1 hours;
+    /// @notice Governance may fix a settlement price itself once this long has passed after
+    ///         expiry without a provable oracle round (a stalled feed, a new aggregator phase).
+    uint256 public constant SETTLEMENT_GRACE = 1 days;
     bytes32 public constant LISTER_ROLE = keccak256("LISTER_ROLE");
     bytes32 public constant LIQUIDATOR_ROLE = keccak256("LIQUIDATOR_ROLE");
     uint256 internal constant WAD = 1e18;
@@ -82,6 +89,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         bool increasing;
         uint256 spread;
         uint256 premium;
+        uint256 spot;
         BlackScholes.Greeks g;
     }
 
@@ -199,6 +207,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         // works in Degraded.
         IPriceOracle.Price memory p;
         if (t.increasing) {
+            if (block.timestamp + TRADING_CUTOFF > s.expiry) revert TradingCutoff(seriesId, s.expiry - TRADING_CUTOFF);
             if (riskConfig.isPaused(IRiskConfig.Feature.OpenPosition, s.marketId)) revert OpeningPaused(s.underlying);
             p = oracle.getPriceChecked(s.underlying);
             OraclePolicy.check(p.status, OraclePolicy.Action.IncreaseRisk);
@@ -207,9 +216,9 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
             OraclePolicy.check(p.status, OraclePolicy.Action.ReduceRisk);
         }
         // Priced at the end of the bracket worse for the trader: a buyer pays the higher value.
-        uint256 spot = (s.isCall == (amount > 0)) ? p.high : p.low;
+        t.spot = (s.isCall == (amount > 0)) ? p.high : p.low;
         t.g = BlackScholes.greeks(
-            spot,
+            t.spot,
             s.strike,
             riskConfig.impliedVolatility(s.underlying),
             s.expiry - block.timestamp,
@@ -238,7 +247,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         stored.shortOpenInterest = uint128(shortOi);
         _setPosition(t.accountId, t.seriesId, s.underlying, t.oldSize, t.newSize, t.increasing);
         t.spread = _bookExposure(s, stored, int256(longOi) - int256(shortOi), t.g);
-        t.premium = OptionMath.premium(t.amount, t.g.price, t.spread, _scale);
+        t.premium = OptionMath.premium(t.amount, OptionMath.tradePrice(t.amount, t.g.price, t.spot), t.spread, _scale);
     }
 
     /// @dev The series' traders' Greeks at this trade's price replace what it contributed before;
@@ -266,7 +275,14 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         stored.traderVega = traderVega.toInt128();
         _exposure[s.underlying] = Exposure(newDelta.toInt128(), newVega.toInt128());
         emit ExposureUpdated(s.underlying, newDelta, newVega);
-        spread = _spread(s.underlying, newDelta, newVega, maxDelta, maxVega);
+        // Charged at the larger of the exposure before and after: split trades pay no less.
+        spread = _spread(
+            s.underlying,
+            _abs(newDelta) > _abs(e.netDelta) ? newDelta : e.netDelta,
+            _abs(newVega) > _abs(e.netVega) ? newVega : e.netVega,
+            maxDelta,
+            maxVega
+        );
     }
 
     /// @dev OptionMath.spread with the underlying's OPTION_SPREAD_BASE and OPTION_SPREAD_SLOPE.
@@ -357,22 +373,36 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
 
     /// @inheritdoc IOptionMarket
     function settleSeries(uint32 seriesId, uint80 roundId) external nonReentrant {
-        Series storage s = _series[seriesId];
-        address underlying = s.underlying;
-        if (underlying == address(0)) revert UnknownSeries(seriesId);
+        Series storage s = _expiredUnsettled(seriesId);
+        _settle(seriesId, s, oracle.priceAtOrAfter(s.underlying, s.expiry, roundId), roundId);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function settleSeriesByGovernance(uint32 seriesId, uint256 price) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        Series storage s = _expiredUnsettled(seriesId);
+        uint256 opensAt = uint256(s.expiry) + SETTLEMENT_GRACE;
+        if (block.timestamp < opensAt) revert SettlementGraceRunning(seriesId, opensAt);
+        if (price == 0) revert ZeroAmount();
+        _settle(seriesId, s, price, 0);
+    }
+
+    function _expiredUnsettled(uint32 seriesId) internal view returns (Series storage s) {
+        s = _series[seriesId];
+        if (s.underlying == address(0)) revert UnknownSeries(seriesId);
         if (s.settled) revert SeriesAlreadySettled(seriesId);
-        uint256 expiry = s.expiry;
-        if (block.timestamp < expiry) revert SeriesNotExpired(seriesId, expiry);
-        uint256 price = oracle.priceAtOrAfter(underlying, expiry, roundId);
+        if (block.timestamp < s.expiry) revert SeriesNotExpired(seriesId, s.expiry);
+    }
+
+    /// @dev Fixes the price, takes the series off the live list and out of the pool's exposure.
+    function _settle(uint32 seriesId, Series storage s, uint256 price, uint80 roundId) internal {
+        address underlying = s.underlying;
         s.settled = true;
         s.settlementPrice = price.toUint128();
-
-        // The series leaves the live list and the pool's exposure.
         _removeFrom(_live[underlying], seriesId);
         Exposure memory e = _exposure[underlying];
         int256 netDelta = int256(e.netDelta) + s.traderDelta;
         int256 netVega = int256(e.netVega) + s.traderVega;
-        _exposure[underlying] = Exposure(int128(netDelta), int128(netVega));
+        _exposure[underlying] = Exposure(netDelta.toInt128(), netVega.toInt128());
         s.traderDelta = 0;
         s.traderVega = 0;
         if (s.longOpenInterest != 0 || s.shortOpenInterest != 0) {
@@ -473,6 +503,9 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         uint256 fraction,
         Params memory c
     ) internal returns (int256 fromAmount, int256 toAmount) {
+        // Its price is fixed by the first round after expiry, which nobody has proved yet: settle
+        // the series first (anyone can), then the position moves at its known payoff.
+        if (!s.settled && block.timestamp >= s.expiry) revert SeriesNotSettled(seriesId);
         int256 size = _positions[fromAccountId][seriesId];
         int256 moved = fraction == WAD ? size : (size * int256(fraction)) / int256(WAD);
         if (moved == 0) return (0, 0);
@@ -501,6 +534,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         Series storage stored = _series[seriesId];
         stored.longOpenInterest = uint128(longOi);
         stored.shortOpenInterest = uint128(shortOi);
+        if (s.settled && longOi == 0 && shortOi == 0) _removeFrom(_settledOpen, seriesId);
         _setPosition(fromAccountId, seriesId, s.underlying, fromOld, fromOld - moved, false);
         _setPosition(toAccountId, seriesId, s.underlying, toOld, toOld + moved, false);
     }
@@ -573,51 +607,14 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         return _live[underlying];
     }
 
+    /// @inheritdoc IOptionMarket
     function settledOpenSeries() external view returns (uint32[] memory) {
         return _settledOpen;
     }
 
+    /// @inheritdoc IOptionMarket
     function underlyings() external view returns (address[] memory) {
         return _underlyings;
-    }
-
-    /// @inheritdoc ITraderPnlSource
-    /// @dev What traders' options are worth to them net, in settlement units rounded up (a
-    ///      liability of the pool is never understated): live series at the Black-Scholes value
-    ///      on the side worse for the pool, settled series at their payoff.
-    function tradersUnrealizedPnl() external view returns (int256 total) {
-        for (uint256 u; u < _underlyings.length; ++u) total += _liveLiability(_underlyings[u]);
-        uint256 n = _settledOpen.length;
-        for (uint256 i; i < n; ++i) {
-            Series memory s = _series[_settledOpen[i]];
-            uint256 payoff = _payoff(s, s.settlementPrice);
-            total += int256(uint256(s.longOpenInterest).mulWadUp(payoff));
-            total -= int256(uint256(s.shortOpenInterest).mulWad(payoff));
-        }
-        int256 scale = int256(_scale);
-        return total >= 0 ? (total + scale - 1) / scale : total / scale;
-    }
-
-    function _liveLiability(address underlying) internal view returns (int256 total) {
-        uint32[] memory live = _live[underlying];
-        if (live.length == 0) return 0;
-        IPriceOracle.Price memory p;
-        uint256 volatility;
-        for (uint256 i; i < live.length; ++i) {
-            Series memory s = _series[live[i]];
-            int256 net = int256(uint256(s.longOpenInterest)) - int256(uint256(s.shortOpenInterest));
-            if (net == 0) continue;
-            if (volatility == 0) {
-                p = oracle.getPrice(underlying);
-                if (p.status == IPriceOracle.Status.Down) revert PriceDown(underlying);
-                volatility = riskConfig.impliedVolatility(underlying);
-            }
-            uint256 remaining = s.expiry > block.timestamp ? s.expiry - block.timestamp : 0;
-            // Traders net long: their options at the higher value; net short: at the lower.
-            uint256 spot = (s.isCall == (net > 0)) ? p.high : p.low;
-            uint256 unit = BlackScholes.price(spot, s.strike, volatility, remaining, s.isCall);
-            total += net > 0 ? int256(uint256(net).mulWadUp(unit)) : -int256(uint256(-net).mulWad(unit));
-        }
     }
 
     // ---------------------------------------------------------------- internals: valuation
@@ -653,8 +650,12 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         uint256 unit = BlackScholes.price(spot, s.strike, c.volatility, r.secondsToExpiry, s.isCall);
         uint256 amount = _abs(size);
         if (long) {
-            r.value = int256(amount.mulWad(unit));
-            r.equityValue = int256(amount.mulWad(unit).mulWad(WAD - c.haircut));
+            // Expired and not yet settled: its payoff is whatever the first round after expiry
+            // says, which nobody has proved yet: it backs nothing until the series is settled.
+            if (r.secondsToExpiry != 0) {
+                r.value = int256(amount.mulWad(unit));
+                r.equityValue = int256(amount.mulWad(unit).mulWad(WAD - c.haircut));
+            }
         } else {
             r.value = -int256(amount.mulWadUp(unit));
             r.equityValue = r.value;
@@ -665,6 +666,7 @@ contract OptionMarket is IOptionMarket, ITraderPnlSource, AccessControl, Reentra
         r.imMultiplier = c.imMultiplier;
         uint256 factor = _tenorFactor(r.secondsToExpiry);
         r.volatilityUp = c.volatility.mulWadUp(WAD + c.volShockUp.mulWadUp(factor));
+        if (r.volatilityUp > MAX_SCENARIO_VOL) r.volatilityUp = MAX_SCENARIO_VOL;
         uint256 downShock = c.volShockDown.mulWadUp(factor);
         r.volatilityDown = c.volatility.mulWad(downShock >= WAD - MIN_VOL_SHARE ? MIN_VOL_SHARE : WAD - downShock);
     }

@@ -58,17 +58,24 @@ contract OptionLens {
         if (block.timestamp >= s.expiry) revert IOptionMarket.SeriesExpired(seriesId, s.expiry);
         IPriceOracle.Price memory p = oracle.getPriceChecked(s.underlying);
         if (p.status == IPriceOracle.Status.Down) revert IOptionMarket.PriceDown(s.underlying);
+        uint256 spot = (s.isCall == (amount > 0)) ? p.high : p.low;
         BlackScholes.Greeks memory g = BlackScholes.greeks(
-            (s.isCall == (amount > 0)) ? p.high : p.low,
+            spot,
             s.strike,
             riskConfig.impliedVolatility(s.underlying),
             s.expiry - block.timestamp,
             s.isCall
         );
-        return OptionMath.premium(amount, g.price, _spreadAfter(s, amount, g), _scale);
+        return
+            OptionMath.premium(
+                amount,
+                OptionMath.tradePrice(amount, g.price, spot),
+                _spreadAfter(s, amount, g),
+                _scale
+            );
     }
 
-    /// @dev The spread at the exposure the trade would leave.
+    /// @dev The spread at the larger of the exposure before and after the trade.
     function _spreadAfter(
         IOptionMarket.Series memory s,
         int256 amount,
@@ -76,15 +83,21 @@ contract OptionLens {
     ) internal view returns (uint256) {
         int256 net = int256(uint256(s.longOpenInterest)) - int256(uint256(s.shortOpenInterest)) + amount;
         IOptionMarket.Exposure memory e = options.exposureOf(s.underlying);
+        int256 delta = int256(e.netDelta) + s.traderDelta - (net * g.delta) / 1e18;
+        int256 vega = int256(e.netVega) + s.traderVega - (net * int256(g.vega)) / 1e18;
         return
             OptionMath.spread(
                 _param(RiskParams.Param.OPTION_SPREAD_BASE, s.underlying),
                 _param(RiskParams.Param.OPTION_SPREAD_SLOPE, s.underlying),
-                int256(e.netDelta) + s.traderDelta - (net * g.delta) / 1e18,
-                int256(e.netVega) + s.traderVega - (net * int256(g.vega)) / 1e18,
+                _larger(delta, e.netDelta),
+                _larger(vega, e.netVega),
                 _param(RiskParams.Param.MAX_NET_DELTA, s.underlying),
                 _param(RiskParams.Param.MAX_NET_VEGA, s.underlying)
             );
+    }
+
+    function _larger(int256 a, int256 b) internal pure returns (int256) {
+        return (a >= 0 ? a : -a) > (b >= 0 ? b : -b) ? a : b;
     }
 
     function _param(RiskParams.Param p, address underlying) internal view returns (uint256) {

@@ -36,7 +36,9 @@ contract MarginEngine is IMarginEngine {
         int256 signedNotional; // sum of size x price, WAD
         uint256 shockRatio; // the largest of its positions' ratios
         uint256 imMultiplier;
-        uint256 spot; // the underlying's price: the options' scenarios are shocks of it
+        uint256 spot; // the underlying's price
+        uint256 low; // the options' down scenarios shock the low end of the bracket
+        uint256 high; // and the up scenarios the high end
         bool hasOptions;
     }
 
@@ -219,6 +221,8 @@ contract MarginEngine is IMarginEngine {
             Book memory book = books[_bookOf(books, o.underlying)];
             book.underlying = o.underlying;
             book.spot = o.price.price;
+            book.low = o.price.low;
+            book.high = o.price.high;
             book.hasOptions = true;
             if (o.spotShock > book.shockRatio) book.shockRatio = o.spotShock;
             if (o.imMultiplier > book.imMultiplier) book.imMultiplier = o.imMultiplier;
@@ -229,41 +233,93 @@ contract MarginEngine is IMarginEngine {
         while (books[b].underlying != address(0) && books[b].underlying != underlying) ++b;
     }
 
-    /// @dev A book with options: at each of the GRID_POINTS spot shocks (spot x (1 + j s / 3),
-    ///      never below 1% of spot) and each volatility (as is, up, down), the perps' linear PnL
-    ///      plus each option's Black-Scholes value against what equity counts it at; the worst
-    ///      loss (zero if no scenario loses). Losses round up, gains down.
+    /// @dev A book with options: at each of the GRID_POINTS spot shocks (down from the low end
+    ///      of the price bracket, up from the high end, the centre at both; never below 1% of
+    ///      spot) and each volatility (as is, up, down), the perps' linear PnL plus each option's
+    ///      Black-Scholes value against what equity counts it at. Then at every strike of the
+    ///      book inside the grid's span, at the volatility as is and down: near expiry an option
+    ///      book's worst loss can sit at a strike between two grid points. The worst loss (zero if
+    ///      no scenario loses). Losses round up, gains down.
     function _gridLoss(Book memory book, IOptionMarket.OptionRisk[] memory opts) internal pure returns (uint256) {
         int256 worst;
         uint256 half = (GRID_POINTS - 1) / 2;
-        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
         for (uint256 k; k < GRID_POINTS; ++k) {
             bool down = k < half;
             uint256 steps = down ? half - k : k - half;
             uint256 move = book.shockRatio.fullMulDivUp(steps, half);
-            // The perps lose when the move is against them, and gain (rounded down) when it is not.
-            int256 perpLoss;
-            if (steps != 0 && book.signedNotional != 0) {
-                bool adverse = down == (book.signedNotional > 0);
-                perpLoss =
-                    adverse
-                        ? int256(absNotional.mulWadUp(move))
-                        : -int256(absNotional.mulWad(book.shockRatio.fullMulDiv(steps, half)));
-            }
+            int256 perpLoss = _perpLoss(book, down, steps, half);
             uint256 spot =
-                down
-                    ? (move >= 0.99e18 ? book.spot / 100 : book.spot.mulWad(WAD - move))
-                    : book.spot.mulWad(WAD + move);
-            for (uint256 v; v < 3; ++v) {
-                int256 loss = perpLoss + _optionsLoss(book.underlying, opts, spot, v);
-                if (loss > worst) worst = loss;
-            }
+                down ? (move >= 0.99e18 ? book.low / 100 : book.low.mulWad(WAD - move)) : book.high.mulWad(WAD + move);
+            worst = _worstAt(book, opts, spot, perpLoss, 0, 3, worst);
+            if (steps == 0 && book.low != book.high) worst = _worstAt(book, opts, book.low, 0, 0, 3, worst);
+        }
+        uint256 lowest = book.shockRatio >= 0.99e18 ? 0 : book.low.mulWad(WAD - book.shockRatio);
+        uint256 highest = book.high.mulWad(WAD + book.shockRatio);
+        for (uint256 i; i < opts.length; ++i) {
+            IOptionMarket.OptionRisk memory o = opts[i];
+            if (o.settled || o.underlying != book.underlying || o.strike <= lowest || o.strike >= highest) continue;
+            if (_strikeSeen(opts, i, book.underlying)) continue;
+            // Volatility as is (v = 0) and down (v = 2), not up (v = 1).
+            int256 perpLoss = _perpLossAt(book, o.strike);
+            worst = _worstAt(book, opts, o.strike, perpLoss, 0, 1, worst);
+            worst = _worstAt(book, opts, o.strike, perpLoss, 2, 3, worst);
         }
         return uint256(worst);
     }
 
-    /// @dev Σ (equity value - value in the scenario) over the book's live options; volatility
-    ///      scenario `v`: 0 as is, 1 up, 2 down.
+    /// @dev Whether an earlier live option of the book has the same strike as `opts[i]`.
+    function _strikeSeen(
+        IOptionMarket.OptionRisk[] memory opts,
+        uint256 i,
+        address underlying
+    ) internal pure returns (bool) {
+        for (uint256 j; j < i; ++j) {
+            if (!opts[j].settled && opts[j].underlying == underlying && opts[j].strike == opts[i].strike) return true;
+        }
+        return false;
+    }
+
+    /// @dev The larger of `worst` and the loss at `spot` for volatility scenarios [from, to).
+    function _worstAt(
+        Book memory book,
+        IOptionMarket.OptionRisk[] memory opts,
+        uint256 spot,
+        int256 perpLoss,
+        uint256 from,
+        uint256 to,
+        int256 worst
+    ) internal pure returns (int256) {
+        for (uint256 v = from; v < to; ++v) {
+            int256 loss = perpLoss + _optionsLoss(book.underlying, opts, spot, v);
+            if (loss > worst) worst = loss;
+        }
+        return worst;
+    }
+
+    /// @dev The perps' loss at grid point `steps` / `half` of the shock down or up: adverse
+    ///      moves rounded up, favourable ones (negative) rounded down.
+    function _perpLoss(Book memory book, bool down, uint256 steps, uint256 half) internal pure returns (int256) {
+        if (steps == 0 || book.signedNotional == 0) return 0;
+        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
+        if (down == (book.signedNotional > 0)) {
+            return int256(absNotional.mulWadUp(book.shockRatio.fullMulDivUp(steps, half)));
+        }
+        return -int256(absNotional.mulWad(book.shockRatio.fullMulDiv(steps, half)));
+    }
+
+    /// @dev The perps' loss if the price moved from the book's price to `spot`, same rounding.
+    function _perpLossAt(Book memory book, uint256 spot) internal pure returns (int256) {
+        if (book.signedNotional == 0 || spot == book.spot) return 0;
+        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
+        bool fell = spot < book.spot;
+        uint256 change = fell ? book.spot - spot : spot - book.spot;
+        if (fell == (book.signedNotional > 0)) return int256(absNotional.fullMulDivUp(change, book.spot));
+        return -int256(absNotional.fullMulDiv(change, book.spot));
+    }
+
+    /// @dev Σ (equity value - value in the scenario) over the book's live options, a long's
+    ///      scenario value at the same haircut share as its equity value; volatility scenario
+    ///      `v`: 0 as is, 1 up, 2 down.
     function _optionsLoss(
         address underlying,
         IOptionMarket.OptionRisk[] memory opts,
@@ -275,7 +331,16 @@ contract MarginEngine is IMarginEngine {
             if (o.settled || o.underlying != underlying) continue;
             uint256 volatility = v == 0 ? o.volatility : (v == 1 ? o.volatilityUp : o.volatilityDown);
             uint256 unit = BlackScholes.price(spot, o.strike, volatility, o.secondsToExpiry, o.isCall);
-            int256 value = o.size > 0 ? int256(uint256(o.size).mulWad(unit)) : -int256(uint256(-o.size).mulWadUp(unit));
+            int256 value;
+            if (o.size > 0) {
+                // A long counts in every scenario as it does in equity: at its haircut share (so
+                // the haircut never pays for another position's loss), rounded down.
+                if (o.value > 0) {
+                    value = int256(uint256(o.size).mulWad(unit).fullMulDiv(uint256(o.equityValue), uint256(o.value)));
+                }
+            } else {
+                value = -int256(uint256(-o.size).mulWadUp(unit));
+            }
             loss += o.equityValue - value;
         }
     }

@@ -8,6 +8,7 @@ import type {
   MarginEngine,
   MarginLens,
   OptionLens,
+  OptionLiability,
   OptionMarket,
   PerpMarket,
   MockAggregator,
@@ -63,6 +64,7 @@ export interface MarketsKeel extends Keel {
   liquidation: LiquidationEngine;
   options: OptionMarket;
   optionLens: OptionLens;
+  optionLiability: OptionLiability;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function deployMarkets(): Promise<MarketsKeel> {
     liquidation: await at<LiquidationEngine>("LiquidationEngine"),
     options: await at<OptionMarket>("OptionMarket"),
     optionLens: await at<OptionLens>("OptionLens"),
+    optionLiability: await at<OptionLiability>("OptionLiability"),
   };
 }
 
