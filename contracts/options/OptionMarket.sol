@@ -67,9 +67,10 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     mapping(uint256 accountId => uint32[]) internal _accountSeries;
     mapping(uint256 accountId => mapping(uint32 seriesId => int256)) internal _positions;
 
-    /// @dev The underlying-scoped parameters a valuation reads, once per underlying.
+    /// @dev The price and underlying-scoped parameters a valuation reads, once per underlying.
     struct Params {
         address underlying;
+        IPriceOracle.Price price;
         uint256 volatility;
         uint256 haircut;
         uint256 mmSpot;
@@ -640,8 +641,7 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
             return r;
         }
         _load(c, s.underlying);
-        r.price = oracle.getPrice(s.underlying);
-        if (r.price.status == IPriceOracle.Status.Down) revert PriceDown(s.underlying);
+        r.price = c.price;
         r.secondsToExpiry = s.expiry > block.timestamp ? s.expiry - block.timestamp : 0;
         r.volatility = c.volatility;
         bool long = size > 0;
@@ -703,9 +703,9 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     /// @dev The holder-side mark of one unit (the settlement payoff once settled).
     function _markUnit(Series memory s, bool long, Params memory c) internal view returns (uint256) {
         if (s.settled) return _payoff(s, s.settlementPrice);
-        IPriceOracle.Price memory p = oracle.getPrice(s.underlying);
-        OraclePolicy.check(p.status, OraclePolicy.Action.Liquidate);
         _load(c, s.underlying);
+        IPriceOracle.Price memory p = c.price;
+        OraclePolicy.check(p.status, OraclePolicy.Action.Liquidate);
         uint256 remaining = s.expiry > block.timestamp ? s.expiry - block.timestamp : 0;
         return BlackScholes.price((s.isCall == long) ? p.low : p.high, s.strike, c.volatility, remaining, s.isCall);
     }
@@ -713,6 +713,8 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     function _load(Params memory c, address underlying) internal view {
         if (c.underlying == underlying) return;
         c.underlying = underlying;
+        c.price = oracle.getPrice(underlying);
+        if (c.price.status == IPriceOracle.Status.Down) revert PriceDown(underlying);
         c.volatility = riskConfig.impliedVolatility(underlying);
         c.haircut = _param(RiskParams.Param.LONG_OPTION_HAIRCUT, underlying);
         c.mmSpot = _param(RiskParams.Param.SHORT_OPTION_MM_SPOT, underlying);
