@@ -32,7 +32,7 @@ export const TARGETS: Record<string, { limit: number; enforced: boolean }> = {
   "LiquidationEngine.liquidate (start + fill, cross, 8 positions)": { limit: 600_000, enforced: false },
   "BlackScholes.priceDelta (ATM-ish call, 30 days) [internal]": { limit: 5_000, enforced: true },
   "OptionMarket.tradeOption (write, isolated account)": { limit: 250_000, enforced: false },
-  "MarginEngine.accountMargin (cross, 1 perp + 8 options, 21 scenarios) [call]": { limit: 1_500_000, enforced: true },
+  "MarginEngine.accountMargin (cross, 1 perp + 8 options on 5 strikes) [call]": { limit: 1_500_000, enforced: true },
   "OptionMarket.settlePosition (short call, in the money)": { limit: 80_000, enforced: false },
 };
 
@@ -222,8 +222,9 @@ async function measurePerps(
  * Options, measured inside an EVM snapshot that is reverted afterwards (settlement needs the
  * series' expiry to pass): Black-Scholes alone, trades on an isolated account, the margin check of
  * a cross account holding one perp and eight options on one underlying over the full grid (7 spot
- * points x 3 volatilities = 21 scenarios), and settlement. The WETH price is read with its TWAP,
- * as in production.
+ * points x 3 volatilities, the bracket's other end x 3, and 2 volatilities at each of the 5
+ * strikes: 34 scenarios), the largest book allowed (16 options on 16 strikes: 56 scenarios), and
+ * settlement. The WETH price is read with its TWAP, as in production.
  */
 async function measureOptions(
   keel: Awaited<ReturnType<typeof deployGovernedKeel>>,
@@ -280,9 +281,22 @@ async function measureOptions(
   for (const [i, id] of series.entries()) {
     await o.tradeOption(cross, id, i % 2 === 0 ? -wad("1") : wad("1"), i % 2 === 0 ? 0n : ethers.MaxUint256);
   }
-  gas["MarginEngine.accountMargin (cross, 1 perp + 8 options, 21 scenarios) [call]"] = await probeGas(
+  gas["MarginEngine.accountMargin (cross, 1 perp + 8 options on 5 strikes) [call]"] = await probeGas(
     await engine.getAddress(),
     engine.interface.encodeFunctionData("accountMargin", [cross]),
+  );
+
+  // The largest book an account may hold: 16 options on 16 strikes inside the grid's span.
+  const worst = await newAccount(0, 0, "400000");
+  await perps.connect(trader).modifyPosition(worst, 1, wad("2"), ethers.MaxUint256);
+  for (let i = 0; i < 16; i++) {
+    await options.connect(governance).listSeries(weth, wad(String(2760 + 30 * i)), expiry, i % 2 === 0);
+    const id = await options.seriesCount();
+    await o.tradeOption(worst, id, i % 3 === 0 ? wad("1") : -wad("1"), i % 3 === 0 ? ethers.MaxUint256 : 0n);
+  }
+  gas["MarginEngine.accountMargin (cross, 1 perp + 16 options on 16 strikes) [call]"] = await probeGas(
+    await engine.getAddress(),
+    engine.interface.encodeFunctionData("accountMargin", [worst]),
   );
 
   // Past expiry: the first round after it settles the series, then one position.

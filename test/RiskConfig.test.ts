@@ -68,7 +68,7 @@ const EXPECTED_BOUNDS: readonly (readonly [string, bigint, bigint])[] = [
   ["LONG_OPTION_HAIRCUT", 0n, WAD],
   ["SHORT_OPTION_MM_SPOT", wad("0.01"), wad("0.5")],
   ["SHORT_OPTION_MM_FLOOR", wad("0.001"), wad("0.25")],
-  ["MAX_OPTIONS_PER_ACCOUNT", 1n, 32n],
+  ["MAX_OPTIONS_PER_ACCOUNT", 1n, 16n],
   ["LIQUIDATION_FEE", 0n, wad("0.2")],
   ["AUCTION_START_DISCOUNT", 0n, wad("0.1")],
   ["AUCTION_FAST_DISCOUNT", 0n, wad("0.3")],

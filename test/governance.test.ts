@@ -540,7 +540,7 @@ describe("governance", () => {
         "LONG_OPTION_HAIRCUT (underlying, wad): [0.0, 1.0]",
         "SHORT_OPTION_MM_SPOT (underlying, wad): [0.01, 0.5]",
         "SHORT_OPTION_MM_FLOOR (underlying, wad): [0.001, 0.25]",
-        "MAX_OPTIONS_PER_ACCOUNT (underlying, count): [1, 32]",
+        "MAX_OPTIONS_PER_ACCOUNT (underlying, count): [1, 16]",
         "LIQUIDATION_FEE (global, wad): [0.0, 0.2]",
         "AUCTION_START_DISCOUNT (global, wad): [0.0, 0.1]",
         "AUCTION_FAST_DISCOUNT (global, wad): [0.0, 0.3]",

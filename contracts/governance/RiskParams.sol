@@ -105,7 +105,7 @@ library RiskParams {
         if (p == Param.LONG_OPTION_HAIRCUT) return (0, WAD);
         if (p == Param.SHORT_OPTION_MM_SPOT) return (0.01e18, 0.5e18);
         if (p == Param.SHORT_OPTION_MM_FLOOR) return (0.001e18, 0.25e18);
-        if (p == Param.MAX_OPTIONS_PER_ACCOUNT) return (1, 32);
+        if (p == Param.MAX_OPTIONS_PER_ACCOUNT) return (1, 16);
         // liquidation
         if (p == Param.LIQUIDATION_FEE) return (0, 0.2e18);
         if (p == Param.AUCTION_START_DISCOUNT) return (0, 0.1e18);

@@ -25,8 +25,10 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     using SafeCast for int256;
 
     /// @notice Series per account, all underlyings together (MAX_OPTIONS_PER_ACCOUNT, per
-    ///         underlying, is at most this): bounds the margin check and so a liquidation.
-    uint256 public constant MAX_POSITIONS = 32;
+    ///      underlying, is at most this). Bounds the margin check, and so a liquidation: a cross
+    ///      book of 16 options on 16 strikes is revalued at 56 scenarios, about 900 Black-Scholes
+    ///      prices (see the README's gas section).
+    uint256 public constant MAX_POSITIONS = 16;
     /// @notice Portfolio volatility shocks grow for expiries shorter than this: x sqrt(tenor / T).
     uint256 public constant SHOCK_TENOR = 30 days;
     /// @notice ... up to this many times the configured shock (WAD).
@@ -276,7 +278,8 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         stored.traderVega = traderVega.toInt128();
         _exposure[s.underlying] = Exposure(newDelta.toInt128(), newVega.toInt128());
         emit ExposureUpdated(s.underlying, newDelta, newVega);
-        // Charged at the larger of the exposure before and after: split trades pay no less.
+        // Charged at the larger of the exposure before and after: a trade that brings the pool's
+        // exposure down pays the spread of the exposure it found, not the one it leaves.
         spread = _spread(
             s.underlying,
             _abs(newDelta) > _abs(e.netDelta) ? newDelta : e.netDelta,
