@@ -290,7 +290,7 @@ async function measureOptions(
   const worst = await newAccount(0, 0, "400000");
   await perps.connect(trader).modifyPosition(worst, 1, wad("2"), ethers.MaxUint256);
   for (let i = 0; i < 16; i++) {
-    await options.connect(governance).listSeries(weth, wad(String(2760 + 30 * i)), expiry, i % 2 === 0);
+    await options.connect(governance).listSeries(weth, wad(String(2765 + 30 * i)), expiry, i % 2 === 0);
     const id = await options.seriesCount();
     await o.tradeOption(worst, id, i % 3 === 0 ? wad("1") : -wad("1"), i % 3 === 0 ? ethers.MaxUint256 : 0n);
   }
