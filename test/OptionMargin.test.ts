@@ -163,8 +163,8 @@ async function ready() {
     },
     /**
      * accountRisk of a live (or expired, unsettled) position at time `t` with low = high =
-     * `price`, from the formulas: unit at that spot (both ends equal), value, equity value (zero
-     * for an expired, unsettled long), the static short requirement, the grid inputs.
+     * `price`, from the formulas: unit at that spot (both ends equal), value, equity value, the
+     * static short requirement, the grid inputs.
      */
     async expectedRisk(pos: Pos, t: bigint, price: bigint, p: OptionParams): Promise<Risk> {
       const seconds = pos.expiry > t ? pos.expiry - t : 0n;
@@ -183,9 +183,8 @@ async function ready() {
         size: pos.size,
         price: [price, price, price, STATUS_OK],
         volatility: iv,
-        // An expired, unsettled long backs nothing until its series is settled.
-        value: !short && seconds === 0n ? 0n : optionValue(pos.size, unit),
-        equityValue: !short && seconds === 0n ? 0n : equityValueOf(pos.size, unit, p.haircut),
+        value: optionValue(pos.size, unit),
+        equityValue: equityValueOf(pos.size, unit, p.haircut),
         maintenanceMargin: mm,
         initialMargin: short ? mulWadUp(mm, p.imMultiplier) : 0n,
         spotShock: p.mmSpot,
@@ -640,7 +639,7 @@ describe("Option margin", () => {
   });
 
   describe("expired and settled positions", () => {
-    it("expired, unsettled: a short at intrinsic value (T = 0) at the current price, a long at zero; settled: the settlement units, no price read", async () => {
+    it("expired, unsettled: intrinsic value (T = 0) at the current price; settled: the settlement units, no price read", async () => {
       const f = await ready();
       const p = await f.params();
       const expiry = gridExpiry(await f.now(), 2n);
@@ -661,8 +660,8 @@ describe("Option margin", () => {
         { seriesId: put, strike: wad("3200"), expiry, isCall: PUT, size: shortPut },
       ];
 
-      // Past expiry, unsettled, at a new price: T = 0, a short valued at intrinsic value, a long
-      // at zero (its payoff is not proved yet).
+      // Past expiry, unsettled, at a new price: T = 0, valued at intrinsic value (a long counts
+      // toward MM; the engine keeps it out of IM checks until settlement).
       const price = wad("3050.12345678");
       await f.setPrice(feed("3050.12345678"), expiry + 600n);
       const roundId = await f.ethFeed.latestRound();
@@ -673,7 +672,8 @@ describe("Option margin", () => {
       const putIntrinsic = wad("3200") - price; // 149.87654322
       expect(await f.unit(price, wad("2950"), p.impliedVol, 0n, CALL)).to.equal(callIntrinsic);
       expect(await f.unit(price, wad("3200"), p.impliedVol, 0n, PUT)).to.equal(putIntrinsic);
-      expect([expected[0].value, expected[0].equityValue]).to.deep.equal([0n, 0n]);
+      expect(expected[0].value).to.equal(mulWad(longCall, callIntrinsic));
+      expect(expected[0].equityValue).to.equal(mulWad(mulWad(longCall, callIntrinsic), wad("0.8")));
       expect(expected[1].value).to.equal(-mulWadUp(-shortPut, putIntrinsic));
       // The put's term: OTM = 0, a S = 305.01...; K - mark = 3050.12... is larger.
       expect(expected[1].maintenanceMargin).to.equal(mulWadUp(-shortPut, mulWadUp(price, wad("0.1"))));

@@ -435,7 +435,7 @@ describe("OptionReview: regressions for the security review's fixes", function (
     }
   });
 
-  it("2. an expired, unsettled long backs nothing: value = equityValue = 0, and a perp it alone would back reverts", async function () {
+  it("2. an expired, unsettled long counts toward MM but backs no new risk: a perp it alone would back reverts", async function () {
     const f = await loadOptionMarkets();
     const d = await deskOf(f);
     const [, bob] = f.traders;
@@ -449,10 +449,12 @@ describe("OptionReview: regressions for the security review's fixes", function (
     await d.push(feed("3300"), expiry + 60n);
     const round = await f.ethFeed.latestRound();
 
-    // The long is worth 10 x 300 at the first round after expiry, which nobody has proved yet.
+    // The long is worth 10 x 300 at the first round after expiry, which nobody has proved yet:
+    // it counts (at 80%) toward the account's equity, so its holder is not liquidated for the
+    // minutes before settlement, but backs no new risk.
     const unit = await f.bs.price(wad("3300"), wad("3000"), d.iv, 0n, CALL);
     expect(unit).to.equal(wad("300"));
-    const phantom = equityValueOf(size, unit, d.params.haircut); // what it would count at 80%
+    const phantom = equityValueOf(size, unit, d.params.haircut); // what it counts at 80%
     expect(phantom).to.equal(wad("2400"));
     const [r] = await f.options.accountRisk(acct);
     expect([r.seriesId, r.size, r.settled, r.secondsToExpiry, r.value, r.equityValue]).to.deep.equal([
@@ -460,12 +462,12 @@ describe("OptionReview: regressions for the security review's fixes", function (
       size,
       false,
       0n,
-      0n,
-      0n,
+      optionValue(size, unit),
+      phantom,
     ]);
     const cash = d.cashOf(acct);
     const m0 = await f.engine.accountMargin(acct);
-    expect([m0.equity, m0.initialMargin, m0.maintenanceMargin]).to.deep.equal([cash * SCALE, 0n, 0n]);
+    expect([m0.equity, m0.initialMargin, m0.maintenanceMargin]).to.deep.equal([cash * SCALE + phantom, 0n, 0n]);
 
     // A long ETH perp whose IM the cash alone does not cover but cash + the phantom 2,400 would:
     // the smallest such size in steps of 0.1 ETH (the perp model of test/helpers/marginModel.ts).
@@ -485,6 +487,7 @@ describe("OptionReview: regressions for the security review's fixes", function (
     expect(after.equity < BigInt(after.im)).to.equal(true);
     expect(after.equity + phantom >= BigInt(after.im)).to.equal(true);
     await time.setNextBlockTimestamp(T);
+    // The IM check's equity leaves the unproved long out.
     await expect(f.perps.connect(bob).modifyPosition(acct, ETH, delta, ethers.MaxUint256))
       .to.be.revertedWithCustomError(f.engine, "InsufficientMargin")
       .withArgs(acct, after.equity, after.im);
@@ -522,7 +525,7 @@ describe("OptionReview: regressions for the security review's fixes", function (
     }
   });
 
-  it("3. liquidation refuses an account holding an expired, unsettled series; once settled it is no longer liquidatable", async function () {
+  it("3. no auction starts while a held series awaits its settlement round (SETTLEMENT_WINDOW); once settled it is no longer liquidatable", async function () {
     const f = await loadOptionMarkets();
     const d = await deskOf(f);
     const [, , carol, dave] = f.traders;
@@ -547,14 +550,18 @@ describe("OptionReview: regressions for the security review's fixes", function (
     const v = await f.engine.valuation(target);
     expect([v.equity, v.maintenanceMargin, v.optionPositions]).to.deep.equal([equity, mm, 1n]);
     expect(equity > 0n && equity < BigInt(mm)).to.equal(true);
-    expect(await f.liquidation.isLiquidatable(target)).to.equal(true);
-
-    const fraction = await f.liquidation.maxFraction(target);
-    expect(fraction > 0n).to.equal(true);
+    // Below MM on the current price, but the payoff is about to be proved: the engine says it is
+    // not liquidatable and refuses to start an auction, by bid or by startAuction.
+    expect(await f.options.settlementPending(target)).to.equal(BigInt(call));
+    expect(await f.liquidation.isLiquidatable(target)).to.equal(false);
+    const fraction = WAD / 2n;
     const nonce = await f.accounts.nonce(target);
     await expect(f.liquidation.connect(dave).liquidate(target, fraction, ethers.MaxInt256, bidder, nonce))
-      .to.be.revertedWithCustomError(f.options, "SeriesNotSettled")
-      .withArgs(call);
+      .to.be.revertedWithCustomError(f.liquidation, "SettlementPending")
+      .withArgs(target, call);
+    await expect(f.liquidation.connect(dave).startAuction(target))
+      .to.be.revertedWithCustomError(f.liquidation, "SettlementPending")
+      .withArgs(target, call);
 
     // Anyone settles the series: the short is then worth exactly what settlement will charge, it
     // joins no margin book (MM 0), and with equity still positive the account is not liquidatable.
@@ -574,6 +581,32 @@ describe("OptionReview: regressions for the security review's fixes", function (
     const after = await f.engine.valuation(target);
     expect([after.equity, after.maintenanceMargin, after.optionPositions]).to.deep.equal([settledEquity, 0n, 0n]);
     expect(await f.liquidation.isLiquidatable(target)).to.equal(false);
+  });
+
+  it("3b. a feed that stalls past SETTLEMENT_WINDOW does not shelter the account: the auction starts and the expired short moves at its mark", async function () {
+    const f = await loadOptionMarkets();
+    const d = await deskOf(f);
+    const [, , carol, dave] = f.traders;
+    const expiry = gridExpiry(await d.now(), 1n);
+    const call = await d.list(wad("3000"), expiry, CALL);
+    const target = await d.open(carol, ISOLATED, usdc("3000"));
+    const bidder = await d.open(dave, CROSS, usdc("100000"));
+    await d.trade(carol, target, call, -wad("5"));
+    await d.walk(expiry - 600n, feed("3000"));
+    // No round proves the settlement (none inside heartbeat + tolerance of expiry): the next one
+    // comes two hours after expiry, too late to settle with.
+    await d.push(feed("3500"), expiry + 2n * HOUR);
+    expect(await f.options.settlementPending(target)).to.equal(0n);
+    expect(await f.liquidation.isLiquidatable(target)).to.equal(true);
+    const nonce = await f.accounts.nonce(target);
+    const fraction = await f.liquidation.maxFraction(target);
+    expect(fraction > 0n && fraction < WAD).to.equal(true);
+    const moved = (-wad("5") * fraction) / WAD; // toward zero
+    const tx = f.liquidation.connect(dave).liquidate(target, fraction, ethers.MaxInt256, bidder, nonce);
+    // That fraction of the short moves at its mark: intrinsic value at 3500.
+    await expect(tx).to.emit(f.options, "OptionLiquidated").withArgs(target, bidder, call, moved, wad("500"));
+    expect(await f.options.positionOf(target, call)).to.equal(-wad("5") - moved);
+    expect(await f.options.positionOf(bidder, call)).to.equal(moved);
   });
 
   it("4. settleSeriesByGovernance: admin only, after expiry + SETTLEMENT_GRACE, a non-zero price; positions settle at it", async function () {

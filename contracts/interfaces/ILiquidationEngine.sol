@@ -95,6 +95,10 @@ interface ILiquidationEngine {
     /// @notice A fraction of zero or above 1 (WAD).
     error InvalidFraction(uint256 fraction);
     /// @notice Starting needs equity below MM.
+    /// @notice The account holds `seriesId`, expired less than the option market's
+    ///         SETTLEMENT_WINDOW ago and not settled yet: no auction starts until it is settled
+    ///         (anyone can, with the first round after expiry) or the window has passed.
+    error SettlementPending(uint256 accountId, uint32 seriesId);
     error NotLiquidatable(uint256 accountId, int256 equity, uint256 maintenanceMargin);
     error AuctionRunning(uint256 accountId);
     error NoAuction(uint256 accountId);

@@ -62,7 +62,8 @@ interface IMarginEngine is IAccountHealthCheck {
     function valuation(uint256 accountId) external view returns (Valuation memory);
 
     /// @notice Reverts with `InsufficientMargin` unless equity covers IM (a liquidation bidder's
-    ///         account after it took its share).
+    ///         account after it took its share). Expired longs whose series is not settled yet
+    ///         count for nothing here (their payoff is not proved).
     function checkInitialMargin(uint256 accountId) external view;
 
     /// @notice MM > equity.
@@ -71,7 +72,8 @@ interface IMarginEngine is IAccountHealthCheck {
     /// @notice Equity without positive unrealized PnL: what backs a withdrawal.
     function withdrawableEquity(uint256 accountId) external view returns (int256);
 
-    /// @notice The perp market's check at the end of a trade: equity >= IM after a trade that
-    ///         increased risk, equity >= MM after one that only reduced it.
+    /// @notice The markets' check at the end of a trade: equity >= IM after a trade that
+    ///         increased risk (without expired longs whose series is not settled yet), equity >= MM
+    ///         after one that only reduced it.
     function checkTrade(uint256 accountId, bool increasedRisk) external view;
 }

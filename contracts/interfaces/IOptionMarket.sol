@@ -191,6 +191,12 @@ interface IOptionMarket {
     /// @notice Every option position of the account, valued now.
     function accountRisk(uint256 accountId) external view returns (OptionRisk[] memory);
 
+    /// @notice A series the account holds that has expired less than SETTLEMENT_WINDOW ago and is
+    ///         not settled yet (zero: none). Its payoff is about to be proved by the first round
+    ///         after expiry; until then the account's valuation rests on the current price, so no
+    ///         liquidation starts on it (a feed that stalls past the window lets it start again).
+    function settlementPending(uint256 accountId) external view returns (uint32 seriesId);
+
     /// @notice The series the account holds.
     function accountSeries(uint256 accountId) external view returns (uint32[] memory);
 

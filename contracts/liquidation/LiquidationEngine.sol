@@ -198,7 +198,17 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     /// @inheritdoc ILiquidationEngine
     function isLiquidatable(uint256 accountId) external view returns (bool) {
         IMarginEngine.Valuation memory v = marginEngine.valuation(accountId);
-        return int256(v.maintenanceMargin) > v.equity;
+        if (int256(v.maintenanceMargin) <= v.equity) return false;
+        return
+            _auctions[accountId].startTime != 0 || v.optionPositions == 0 || options.settlementPending(accountId) == 0;
+    }
+
+    /// @dev No auction starts while the account holds a series just past expiry whose settlement
+    ///      round is not proved yet: its valuation rests on the current price, not the payoff.
+    function _checkNotPendingSettlement(uint256 accountId, IMarginEngine.Valuation memory v) internal view {
+        if (v.optionPositions == 0) return;
+        uint32 seriesId = options.settlementPending(accountId);
+        if (seriesId != 0) revert SettlementPending(accountId, seriesId);
     }
 
     /// @inheritdoc ILiquidationEngine
@@ -249,6 +259,7 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
             if (int256(b.v.maintenanceMargin) <= b.v.equity) {
                 revert NotLiquidatable(accountId, b.v.equity, b.v.maintenanceMargin);
             }
+            _checkNotPendingSettlement(accountId, b.v);
             uint32 current = version;
             b.p = _params[current];
             b.a = Auction(

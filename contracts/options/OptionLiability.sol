@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
 import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
+import {OptionReader} from "./OptionReader.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
 import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
@@ -14,27 +14,15 @@ import {BlackScholes} from "../libraries/BlackScholes.sol";
 /// @notice The pool's option liability, for its share price (LiquidityPool.optionSource): what
 ///         traders' options are worth to them net, read from the option market's public state.
 ///         A contract of its own so that the market stays within the contract size limit.
-contract OptionLiability is ITraderPnlSource {
+contract OptionLiability is ITraderPnlSource, OptionReader {
     using FixedPointMathLib for uint256;
 
-    IOptionMarket public immutable options;
-    IPriceOracle public immutable oracle;
-    IRiskConfig public immutable riskConfig;
-    /// @dev 10^(18 - settlement token decimals).
-    uint256 internal immutable _scale;
-
-    constructor(IOptionMarket options_, IPriceOracle oracle_, IRiskConfig riskConfig_, IMarginAccounts accounts_) {
-        if (
-            address(options_) == address(0) ||
-            address(oracle_) == address(0) ||
-            address(riskConfig_) == address(0) ||
-            address(accounts_) == address(0)
-        ) revert IOptionMarket.ZeroAddress();
-        options = options_;
-        oracle = oracle_;
-        riskConfig = riskConfig_;
-        _scale = 10 ** (18 - IERC20Metadata(accounts_.settlementToken()).decimals());
-    }
+    constructor(
+        IOptionMarket options_,
+        IPriceOracle oracle_,
+        IRiskConfig riskConfig_,
+        IMarginAccounts accounts_
+    ) OptionReader(options_, oracle_, riskConfig_, accounts_) {}
 
     /// @inheritdoc ITraderPnlSource
     /// @dev In settlement units rounded up (a liability of the pool is never understated): live

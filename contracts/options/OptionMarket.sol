@@ -40,6 +40,9 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     /// @notice No position opens or grows in the last hour before expiry: the last oracle round
     ///         before settlement cannot be traded against.
     uint256 public constant TRADING_CUTOFF = 1 hours;
+    /// @notice How long after expiry a series counts as awaiting its settlement round: no
+    ///         liquidation starts on its holders meanwhile (see `settlementPending`).
+    uint256 public constant SETTLEMENT_WINDOW = 2 hours;
     /// @notice Governance may fix a settlement price itself once this long has passed after
     ///         expiry without a provable oracle round (a stalled feed, a new aggregator phase).
     uint256 public constant SETTLEMENT_GRACE = 1 days;
@@ -507,9 +510,6 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         uint256 fraction,
         Params memory c
     ) internal returns (int256 fromAmount, int256 toAmount) {
-        // Its price is fixed by the first round after expiry, which nobody has proved yet: settle
-        // the series first (anyone can), then the position moves at its known payoff.
-        if (!s.settled && block.timestamp >= s.expiry) revert SeriesNotSettled(seriesId);
         int256 size = _positions[fromAccountId][seriesId];
         int256 moved = fraction == WAD ? size : (size * int256(fraction)) / int256(WAD);
         if (moved == 0) return (0, 0);
@@ -587,6 +587,17 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IOptionMarket
+    function settlementPending(uint256 accountId) external view returns (uint32) {
+        uint32[] memory list = _accountSeries[accountId];
+        for (uint256 i; i < list.length; ++i) {
+            Series storage s = _series[list[i]];
+            uint256 expiry = s.expiry;
+            if (!s.settled && block.timestamp >= expiry && block.timestamp < expiry + SETTLEMENT_WINDOW) return list[i];
+        }
+        return 0;
+    }
+
+    /// @inheritdoc IOptionMarket
     function accountSeries(uint256 accountId) external view returns (uint32[] memory) {
         return _accountSeries[accountId];
     }
@@ -653,12 +664,10 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         uint256 unit = BlackScholes.price(spot, s.strike, c.volatility, r.secondsToExpiry, s.isCall);
         uint256 amount = _abs(size);
         if (long) {
-            // Expired and not yet settled: its payoff is whatever the first round after expiry
-            // says, which nobody has proved yet: it backs nothing until the series is settled.
-            if (r.secondsToExpiry != 0) {
-                r.value = int256(amount.mulWad(unit));
-                r.equityValue = int256(amount.mulWad(unit).mulWad(WAD - c.haircut));
-            }
+            // Expired and not settled yet, it is valued at intrinsic value like a short (the margin
+            // engine keeps it out of every IM check: its payoff is not proved yet).
+            r.value = int256(amount.mulWad(unit));
+            r.equityValue = int256(amount.mulWad(unit).mulWad(WAD - c.haircut));
         } else {
             r.value = -int256(amount.mulWadUp(unit));
             r.equityValue = r.value;

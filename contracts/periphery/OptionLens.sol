@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
+import {OptionReader} from "../options/OptionReader.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
 import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
@@ -14,25 +14,13 @@ import {OptionMath} from "../libraries/OptionMath.sol";
 /// @notice Read-only views of the option market for front ends: Black-Scholes quotes and what a
 ///         trade would cost now. Not used by the core (the market keeps within the contract size
 ///         limit by leaving these here).
-contract OptionLens {
-    IOptionMarket public immutable options;
-    IPriceOracle public immutable oracle;
-    IRiskConfig public immutable riskConfig;
-    /// @dev 10^(18 - settlement token decimals).
-    uint256 internal immutable _scale;
-
-    constructor(IOptionMarket options_, IPriceOracle oracle_, IRiskConfig riskConfig_, IMarginAccounts accounts_) {
-        if (
-            address(options_) == address(0) ||
-            address(oracle_) == address(0) ||
-            address(riskConfig_) == address(0) ||
-            address(accounts_) == address(0)
-        ) revert IOptionMarket.ZeroAddress();
-        options = options_;
-        oracle = oracle_;
-        riskConfig = riskConfig_;
-        _scale = 10 ** (18 - IERC20Metadata(accounts_.settlementToken()).decimals());
-    }
+contract OptionLens is OptionReader {
+    constructor(
+        IOptionMarket options_,
+        IPriceOracle oracle_,
+        IRiskConfig riskConfig_,
+        IMarginAccounts accounts_
+    ) OptionReader(options_, oracle_, riskConfig_, accounts_) {}
 
     /// @notice Black-Scholes with a zero interest rate: price (WAD USD per unit), delta (WAD),
     ///         gamma (WAD per USD) and vega (WAD USD per 1.0 of volatility). Reverts

@@ -77,8 +77,9 @@ contract MarginEngine is IMarginEngine {
 
     /// @inheritdoc IMarginEngine
     function checkInitialMargin(uint256 accountId) external view {
-        Margin memory m = accountMargin(accountId);
-        if (m.equity < int256(m.initialMargin)) revert InsufficientMargin(accountId, m.equity, m.initialMargin);
+        (Margin memory m, , Worth memory w) = _margin(accountId);
+        int256 equity = m.equity - w.unproven;
+        if (equity < int256(m.initialMargin)) revert InsufficientMargin(accountId, equity, m.initialMargin);
     }
 
     /// @inheritdoc IMarginEngine
@@ -113,9 +114,11 @@ contract MarginEngine is IMarginEngine {
     /// @inheritdoc IMarginEngine
     function checkTrade(uint256 accountId, bool increasedRisk) external view {
         if (msg.sender != address(perps) && msg.sender != address(options)) revert NotPerpMarket(msg.sender);
-        Margin memory m = accountMargin(accountId);
+        (Margin memory m, , Worth memory w) = _margin(accountId);
+        // New risk is never backed by an expired long whose payoff is not proved yet.
+        int256 equity = increasedRisk ? m.equity - w.unproven : m.equity;
         uint256 requirement = increasedRisk ? m.initialMargin : m.maintenanceMargin;
-        if (m.equity < int256(requirement)) revert InsufficientMargin(accountId, m.equity, requirement);
+        if (equity < int256(requirement)) revert InsufficientMargin(accountId, equity, requirement);
     }
 
     // ---------------------------------------------------------------- internals
@@ -126,6 +129,8 @@ contract MarginEngine is IMarginEngine {
         uint256 otherCollateral;
         IPerpMarket.PositionRisk[] risks;
         IOptionMarket.OptionRisk[] options;
+        /// @dev What equity counts for expired longs not settled yet: kept out of IM checks.
+        int256 unproven;
     }
 
     /// @dev Margin, the sum of positive unrealized PnL (per position) and the account's worth.
@@ -155,6 +160,7 @@ contract MarginEngine is IMarginEngine {
             int256 counted = opts[i].equityValue;
             m.equity += counted;
             if (counted > 0) unrealizedProfit += counted;
+            if (counted > 0 && opts[i].secondsToExpiry == 0 && !opts[i].settled) w.unproven += counted;
             optionValue += opts[i].value;
         }
         m.equity += pnlSum;
