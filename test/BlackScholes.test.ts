@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { BlackScholesHarness } from "../typechain-types";
 import { bsD1, bsGreeks, fromWad, normCdf, normPdf, yearsOf } from "./helpers/blackScholesModel";
+import { mulberry32 as prng } from "./helpers/random";
 
 // Expected values come from the double-precision model in helpers/blackScholesModel.ts (written
 // independently of the contract: series and continued fraction, where the contract uses Hart's
@@ -26,18 +27,6 @@ async function inChunks<T, R>(items: T[], size: number, f: (item: T) => Promise<
   const out: R[] = [];
   for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(f))));
   return out;
-}
-
-/** Deterministic PRNG (mulberry32), so the grid is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Case {

@@ -13,6 +13,7 @@ import {
   setupLiquidationMarkets,
   usdcInSystem,
 } from "./helpers/liquidationBot";
+import { mulberry32 as rng } from "./helpers/random";
 
 // A 40% crash of ETH (3000 -> 1800) in ten Chainlink rounds 3601 s apart, over fifty traders
 // opened at 3000 (isolated ETH-perp and cross accounts, some backed by WETH, from 2x to 14.5x,
@@ -50,18 +51,6 @@ const CAPPED: CrashOptions = {
   passesPerRound: 1,
   path: [...PATH.slice(0, 5), "2680", ...PATH.slice(5)],
 };
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface TraderSpec {
   owner: number;

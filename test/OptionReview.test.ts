@@ -301,6 +301,27 @@ async function portfolio(f: OptionFixture, d: Desk, held: Held[], S: bigint, T: 
   };
 }
 
+/**
+ * A 3000 call expiring on the next day boundary, an account of `owner` (`mode`, `deposit`) holding
+ * `size` of it, hourly rounds at 3000 until 10 minutes before expiry, then one round at `price`,
+ * `after` seconds after expiry. Returns the series, the account, the expiry and that round's id.
+ */
+async function expiredCall(
+  f: OptionFixture,
+  d: Desk,
+  owner: HardhatEthersSigner,
+  account: { mode: number; deposit: bigint; size: bigint },
+  round: { price: string; after: bigint },
+) {
+  const expiry = gridExpiry(await d.now(), 1n);
+  const call = await d.list(wad("3000"), expiry, CALL);
+  const acct = await d.open(owner, account.mode, account.deposit);
+  await d.trade(owner, acct, call, account.size);
+  await d.walk(expiry - 600n, feed("3000"));
+  await d.push(feed(round.price), expiry + round.after);
+  return { expiry, call, acct, round: await f.ethFeed.latestRound() };
+}
+
 // ---------------------------------------------------------------- tests
 
 describe("OptionReview: regressions for the security review's fixes", function () {
@@ -439,15 +460,15 @@ describe("OptionReview: regressions for the security review's fixes", function (
     const f = await loadOptionMarkets();
     const d = await deskOf(f);
     const [, bob] = f.traders;
-    const expiry = gridExpiry(await d.now(), 1n);
-    const call = await d.list(wad("3000"), expiry, CALL);
-    const acct = await d.open(bob, ISOLATED, usdc("1000"));
     const size = wad("10");
-    await d.trade(bob, acct, call, size);
     // Hourly rounds at 3000 to just before expiry, then the first round after it at 3300.
-    await d.walk(expiry - 600n, feed("3000"));
-    await d.push(feed("3300"), expiry + 60n);
-    const round = await f.ethFeed.latestRound();
+    const { call, acct, round } = await expiredCall(
+      f,
+      d,
+      bob,
+      { mode: ISOLATED, deposit: usdc("1000"), size },
+      { price: "3300", after: 60n },
+    );
 
     // The long is worth 10 x 300 at the first round after expiry, which nobody has proved yet:
     // it counts (at 80%) toward the account's equity, so its holder is not liquidated for the
@@ -529,16 +550,14 @@ describe("OptionReview: regressions for the security review's fixes", function (
     const f = await loadOptionMarkets();
     const d = await deskOf(f);
     const [, , carol, dave] = f.traders;
-    const expiry = gridExpiry(await d.now(), 1n);
-    const call = await d.list(wad("3000"), expiry, CALL);
-    const target = await d.open(carol, ISOLATED, usdc("3000"));
     const bidder = await d.open(dave, CROSS, usdc("100000"));
     const size = -wad("5");
-    await d.trade(carol, target, call, size);
-    await d.walk(expiry - 600n, feed("3000"));
     // The first round after expiry: +16.7% (inside the breaker's 20%).
-    await d.push(feed("3500"), expiry + 60n);
-    const round = await f.ethFeed.latestRound();
+    const {
+      call,
+      acct: target,
+      round,
+    } = await expiredCall(f, d, carol, { mode: ISOLATED, deposit: usdc("3000"), size }, { price: "3500", after: 60n });
 
     // Expired, unsettled: the short at its intrinsic value, MM the static formula at 3500.
     const unit = await f.bs.price(wad("3500"), wad("3000"), d.iv, 0n, CALL);
@@ -587,15 +606,16 @@ describe("OptionReview: regressions for the security review's fixes", function (
     const f = await loadOptionMarkets();
     const d = await deskOf(f);
     const [, , carol, dave] = f.traders;
-    const expiry = gridExpiry(await d.now(), 1n);
-    const call = await d.list(wad("3000"), expiry, CALL);
-    const target = await d.open(carol, ISOLATED, usdc("3000"));
     const bidder = await d.open(dave, CROSS, usdc("100000"));
-    await d.trade(carol, target, call, -wad("5"));
-    await d.walk(expiry - 600n, feed("3000"));
     // No round proves the settlement (none inside heartbeat + tolerance of expiry): the next one
     // comes two hours after expiry, too late to settle with.
-    await d.push(feed("3500"), expiry + 2n * HOUR);
+    const { call, acct: target } = await expiredCall(
+      f,
+      d,
+      carol,
+      { mode: ISOLATED, deposit: usdc("3000"), size: -wad("5") },
+      { price: "3500", after: 2n * HOUR },
+    );
     expect(await f.options.settlementPending(target)).to.equal(0n);
     expect(await f.liquidation.isLiquidatable(target)).to.equal(true);
     const nonce = await f.accounts.nonce(target);
