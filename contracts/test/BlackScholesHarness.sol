@@ -47,9 +47,9 @@ contract BlackScholesHarness {
         uint256 volatility,
         uint256 secondsToExpiry,
         bool isCall
-    ) external view returns (uint256 price, int256 delta, uint256 gasUsed) {
+    ) external view returns (uint256 value, int256 delta, uint256 gasUsed) {
         uint256 before = gasleft();
-        (price, delta) = BlackScholes.priceDelta(spot, strike, volatility, secondsToExpiry, isCall);
+        (value, delta) = BlackScholes.priceDelta(spot, strike, volatility, secondsToExpiry, isCall);
         gasUsed = before - gasleft();
     }
 }
