@@ -128,6 +128,20 @@ async function deployed() {
   return loadFixture(oracleFixture);
 }
 
+/** PriceOracle.MAX_TWAP_WINDOW: longer than any pool in the suite has existed. */
+const LONG_WINDOW = 86_400n;
+
+/**
+ * deployed(), with WETH's TWAP window at its longest: the pool's history is shorter than the
+ * window however long the suite has run since the deployment (its snapshot is reused across files,
+ * and block time follows the wall clock), so the TWAP refuses with TwapHistoryTooShort.
+ */
+async function young() {
+  const f = await deployed();
+  await f.oracle.setTwap(f.asset, f.pool, f.quote, LONG_WINDOW, MIN_CARDINALITY);
+  return f;
+}
+
 /** Pushes `value` as a new round on WETH's feed at `at` (default: the next second). */
 async function pushAnswer(f: Fixture, value: bigint, at?: bigint): Promise<bigint> {
   const updatedAt = at ?? BigInt(await time.latest()) + 1n;
@@ -790,7 +804,7 @@ describe("PriceOracle", () => {
     });
 
     it("report Down with a zero price when neither source works", async () => {
-      const f = await deployed();
+      const f = await young();
       await f.ethFeed.setReverts(true);
       expect(await priceOf(f.oracle, f.asset)).to.deep.equal([0n, 0n, 0n, DOWN]);
       expect(await checkedPriceOf(f.oracle, f.asset)).to.deep.equal([0n, 0n, 0n, DOWN]);
@@ -828,23 +842,23 @@ describe("PriceOracle", () => {
       ]);
     });
 
-    it("returns the encoded history-too-short refusal of the TWAP right after deployment", async () => {
-      const f = await deployed();
+    it("returns the encoded history-too-short refusal of the TWAP while the pool is younger than the window", async () => {
+      const f = await young();
       const available = await poolHistory(f);
-      expect(available < WINDOW).to.equal(true);
+      expect(available < LONG_WINDOW).to.equal(true);
       expect(await f.oracle.sourceErrors(f.asset)).to.deep.equal([
         "0x",
-        f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, WINDOW, available]),
+        f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, LONG_WINDOW, available]),
       ]);
     });
 
     it("returns the refusals of both sources when both fail", async () => {
-      const f = await deployed();
+      const f = await young();
       await f.ethFeed.setDecimals(18);
       const available = await poolHistory(f);
       expect(await f.oracle.sourceErrors(f.asset)).to.deep.equal([
         f.oracle.interface.encodeErrorResult("ChainlinkDecimalsMismatch", [f.feed, 18n, 8n]),
-        f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, WINDOW, available]),
+        f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, LONG_WINDOW, available]),
       ]);
     });
 
@@ -949,7 +963,7 @@ describe("PriceOracle", () => {
     });
 
     it("degrades with ChainlinkCallFailed and returns Down when the TWAP cannot help either", async () => {
-      const f = await deployed();
+      const f = await young();
       await f.ethFeed.setReverts(true);
       expect(await f.oracle.poke.staticCall(f.asset)).to.equal(DOWN);
       const pokedAt = BigInt(await time.latest()) + 5n;
@@ -960,12 +974,12 @@ describe("PriceOracle", () => {
     });
 
     it("degrades with the TWAP's refusal when the configured TWAP cannot be read, still accepting Chainlink", async () => {
-      const f = await deployed();
+      const f = await young();
       const pokedAt = BigInt(await time.latest()) + 5n;
       await time.setNextBlockTimestamp(pokedAt);
       const tx = await f.oracle.poke(f.asset);
       const available = await poolHistory(f); // read in the poke's block
-      const reason = f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, WINDOW, available]);
+      const reason = f.oracle.interface.encodeErrorResult("TwapHistoryTooShort", [f.pool, LONG_WINDOW, available]);
       await expect(tx)
         .to.emit(f.oracle, "Degraded")
         .withArgs(f.asset, pokedAt + COOLDOWN, reason)
