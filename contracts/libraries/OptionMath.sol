@@ -48,6 +48,13 @@ library OptionMath {
         return spread_ >= WAD ? 0 : size.mulWad(unitPrice).mulWad(WAD - spread_) / scale;
     }
 
+    /// @notice What one unit pays at expiry: max(spot - strike, 0) for a call, max(strike - spot,
+    ///         0) for a put.
+    function payoff(bool isCall, uint256 strike, uint256 spot) internal pure returns (uint256) {
+        if (isCall) return spot > strike ? spot - strike : 0;
+        return strike > spot ? strike - spot : 0;
+    }
+
     function _utilization(uint256 used, uint256 cap) private pure returns (uint256) {
         if (used >= cap) return WAD;
         return used.divWadUp(cap);

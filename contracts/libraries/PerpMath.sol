@@ -87,4 +87,13 @@ library PerpMath {
         if (product < 0 && product % WAD != 0) result -= 1;
         return result;
     }
+
+    /// @notice A WAD USD amount in settlement-token units (`scale` WAD per unit), toward -infinity:
+    ///         what an account is credited never exceeds, and what it pays never falls short of,
+    ///         the exact amount.
+    function toUnitsDown(int256 amount, uint256 scale) internal pure returns (int256 units) {
+        int256 s = int256(scale);
+        units = amount / s;
+        if (amount < 0 && amount % s != 0) --units;
+    }
 }

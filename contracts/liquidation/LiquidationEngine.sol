@@ -12,6 +12,7 @@ import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {IRiskConfig, IRiskConfigGlobalListener} from "../interfaces/IRiskConfig.sol";
 import {RiskParams} from "../governance/RiskParams.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
 
 /// @title LiquidationEngine
 /// @notice See ILiquidationEngine. Holds no funds and has no admin: its parameters arrive from
@@ -462,7 +463,10 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         if (fraction == WAD) {
             moved = accounts.balanceOf(accountId, settlementToken) - int256(b.fee) + fromRealized;
         } else {
-            moved = _toUnitsDown(_mulWadDown(b.v.markToMarket - int256(b.v.otherCollateral), int256(fraction)));
+            moved = PerpMath.toUnitsDown(
+                _mulWadDown(b.v.markToMarket - int256(b.v.otherCollateral), int256(fraction)),
+                _scale
+            );
         }
         uint256 fundPaid;
         uint256 poolPaid;
@@ -561,13 +565,6 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
     }
 
     // ---------------------------------------------------------------- internals: signed math
-
-    /// @dev WAD USD to settlement-token units, toward -infinity.
-    function _toUnitsDown(int256 amount) internal view returns (int256 units) {
-        int256 scale = int256(_scale);
-        units = amount / scale;
-        if (amount < 0 && amount % scale != 0) --units;
-    }
 
     /// @dev x * y / WAD toward -infinity.
     function _mulWadDown(int256 x, int256 y) internal pure returns (int256 z) {

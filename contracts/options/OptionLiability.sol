@@ -9,6 +9,7 @@ import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
 import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
 import {ITraderPnlSource} from "../interfaces/ILiquidityPool.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
+import {OptionMath} from "../libraries/OptionMath.sol";
 
 /// @title OptionLiability
 /// @notice The pool's option liability, for its share price (LiquidityPool.optionSource): what
@@ -34,7 +35,7 @@ contract OptionLiability is ITraderPnlSource, OptionReader {
         uint32[] memory settled = options.settledOpenSeries();
         for (uint256 i; i < settled.length; ++i) {
             IOptionMarket.Series memory s = options.series(settled[i]);
-            uint256 payoff = _payoff(s, s.settlementPrice);
+            uint256 payoff = OptionMath.payoff(s.isCall, s.strike, s.settlementPrice);
             total += int256(uint256(s.longOpenInterest).mulWadUp(payoff));
             total -= int256(uint256(s.shortOpenInterest).mulWad(payoff));
         }
@@ -61,10 +62,5 @@ contract OptionLiability is ITraderPnlSource, OptionReader {
             uint256 unit = BlackScholes.price(spot, s.strike, volatility, remaining, s.isCall);
             total += net > 0 ? int256(uint256(net).mulWadUp(unit)) : -int256(uint256(-net).mulWad(unit));
         }
-    }
-
-    function _payoff(IOptionMarket.Series memory s, uint256 spot) internal pure returns (uint256) {
-        if (s.isCall) return spot > s.strike ? spot - s.strike : 0;
-        return s.strike > spot ? s.strike - spot : 0;
     }
 }

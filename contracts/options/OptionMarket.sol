@@ -12,6 +12,7 @@ import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
 import {IPriceOracle} from "../interfaces/IPriceOracle.sol";
 import {IRiskConfig} from "../interfaces/IRiskConfig.sol";
 import {RiskParams} from "../governance/RiskParams.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
 import {OraclePolicy} from "../libraries/OraclePolicy.sol";
 import {OptionMath} from "../libraries/OptionMath.sol";
@@ -431,7 +432,7 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         }
         int256 size = _positions[accountId][seriesId];
         if (size == 0) revert NoPosition(accountId, seriesId);
-        settled = _settledUnits(size, _payoff(s, s.settlementPrice));
+        settled = _settledUnits(size, _settledPayoff(s));
         (uint256 longOi, uint256 shortOi) = _openInterest(s, size, 0);
         Series storage stored = _series[seriesId];
         stored.longOpenInterest = uint128(longOi);
@@ -472,9 +473,9 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         return -int256((owed + _scale - 1) / _scale);
     }
 
-    function _payoff(Series memory s, uint256 spot) internal pure returns (uint256) {
-        if (s.isCall) return spot > s.strike ? spot - s.strike : 0;
-        return s.strike > spot ? s.strike - spot : 0;
+    /// @dev What one unit of a settled series pays.
+    function _settledPayoff(Series memory s) internal pure returns (uint256) {
+        return OptionMath.payoff(s.isCall, s.strike, s.settlementPrice);
     }
 
     // ---------------------------------------------------------------- liquidation
@@ -496,8 +497,8 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
             fromSettled += fromAmount;
             toSettled += toAmount;
         }
-        fromSettled = _toUnitsDown(fromSettled);
-        toSettled = _toUnitsDown(toSettled);
+        fromSettled = PerpMath.toUnitsDown(fromSettled, _scale);
+        toSettled = PerpMath.toUnitsDown(toSettled, _scale);
     }
 
     /// @dev One series: the liquidated side sells (or buys back) `fraction` of its position at
@@ -541,12 +542,6 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
         if (s.settled && longOi == 0 && shortOi == 0) _removeFrom(_settledOpen, seriesId);
         _setPosition(fromAccountId, seriesId, s.underlying, fromOld, fromOld - moved, false);
         _setPosition(toAccountId, seriesId, s.underlying, toOld, toOld + moved, false);
-    }
-
-    function _toUnitsDown(int256 amount) internal view returns (int256 units) {
-        int256 scale = int256(_scale);
-        units = amount / scale;
-        if (amount < 0 && units * scale != amount) --units;
     }
 
     // ---------------------------------------------------------------- exposure
@@ -650,7 +645,7 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
                 s.settlementPrice,
                 IPriceOracle.Status.Ok
             );
-            r.value = _settledUnits(size, _payoff(s, s.settlementPrice)) * int256(_scale);
+            r.value = _settledUnits(size, _settledPayoff(s)) * int256(_scale);
             r.equityValue = r.value;
             return r;
         }
@@ -714,7 +709,7 @@ contract OptionMarket is IOptionMarket, AccessControl, ReentrancyGuardTransient 
 
     /// @dev The holder-side mark of one unit (the settlement payoff once settled).
     function _markUnit(Series memory s, bool long, Params memory c) internal view returns (uint256) {
-        if (s.settled) return _payoff(s, s.settlementPrice);
+        if (s.settled) return _settledPayoff(s);
         _load(c, s.underlying);
         IPriceOracle.Price memory p = c.price;
         OraclePolicy.check(p.status, OraclePolicy.Action.Liquidate);

@@ -219,8 +219,8 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
             fromSettled += fromAmount;
             toSettled += toAmount;
         }
-        fromSettled = _toUnitsDown(fromSettled);
-        toSettled = _toUnitsDown(toSettled);
+        fromSettled = PerpMath.toUnitsDown(fromSettled, _settlementScale);
+        toSettled = PerpMath.toUnitsDown(toSettled, _settlementScale);
     }
 
     /// @dev Moves `fraction` of one position (toward zero) at its mark price: the liquidated side
@@ -459,16 +459,9 @@ contract PerpMarket is IPerpMarket, IRiskConfigListener, ITraderPnlSource, Acces
     /// @dev Books realized PnL - funding - fee into the stablecoin balance, rounded toward
     ///      -infinity to whole token units; the fee's insurance share is paid by the pool.
     function _settle(uint256 accountId, MarketConfig memory c, Fill memory f) internal returns (int256 units) {
-        units = _toUnitsDown(f.realized - f.funding - int256(f.fee));
+        units = PerpMath.toUnitsDown(f.realized - f.funding - int256(f.fee), _settlementScale);
         uint256 toInsurance = f.fee.mulWad(c.feeInsuranceShare) / _settlementScale;
         if (units != 0 || toInsurance != 0) accounts.settle(accountId, units, toInsurance);
-    }
-
-    /// @dev WAD USD to settlement-token units, toward -infinity.
-    function _toUnitsDown(int256 amount) internal view returns (int256 units) {
-        int256 scale = int256(_settlementScale);
-        units = amount / scale;
-        if (amount < 0 && amount % scale != 0) --units;
     }
 
     /// @dev Stores a position's new size and cost (funding snapshot at the index) and moves the

@@ -351,19 +351,17 @@ contract MarginEngine is IMarginEngine {
         }
     }
 
-    /// @dev Revalues the book at spot x (1 + j s / 3) for j = -3..3 and returns the worst loss
-    ///      (zero if no point loses). Each point's loss is rounded up.
-    function _worstLoss(Book memory book) internal pure returns (uint256 worst) {
-        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
+    /// @dev Revalues a perps-only book at spot x (1 + j s / 3) for j = -3..3 and returns the
+    ///      worst loss (zero if no point loses). Each point's loss is rounded up.
+    function _worstLoss(Book memory book) internal pure returns (uint256) {
+        int256 worst;
         uint256 half = (GRID_POINTS - 1) / 2;
         for (uint256 k; k < GRID_POINTS; ++k) {
-            // A linear book loses when the move is against it: down for net long, up for net short.
             bool down = k < half;
-            if (k == half || down != (book.signedNotional > 0)) continue;
-            uint256 steps = down ? half - k : k - half;
-            uint256 loss = absNotional.mulWadUp(book.shockRatio.fullMulDivUp(steps, half));
+            int256 loss = _perpLoss(book, down, down ? half - k : k - half, half);
             if (loss > worst) worst = loss;
         }
+        return uint256(worst);
     }
 
     /// @dev The stablecoin balance at face value (may be negative); every other collateral at the
