@@ -352,16 +352,20 @@ contract MarginEngine is IMarginEngine {
     }
 
     /// @dev Revalues a perps-only book at spot x (1 + j s / 3) for j = -3..3 and returns the
-    ///      worst loss (zero if no point loses). Each point's loss is rounded up.
-    function _worstLoss(Book memory book) internal pure returns (uint256) {
-        int256 worst;
+    ///      worst loss (zero if no point loses). Each point's loss is rounded up. Only adverse
+    ///      points are priced: on this path (every perp margin check) that saves the favourable
+    ///      half of the grid that `_perpLoss` would compute for an option book.
+    function _worstLoss(Book memory book) internal pure returns (uint256 worst) {
+        uint256 absNotional = book.signedNotional >= 0 ? uint256(book.signedNotional) : uint256(-book.signedNotional);
         uint256 half = (GRID_POINTS - 1) / 2;
         for (uint256 k; k < GRID_POINTS; ++k) {
+            // A linear book loses when the move is against it: down for net long, up for net short.
             bool down = k < half;
-            int256 loss = _perpLoss(book, down, down ? half - k : k - half, half);
+            if (k == half || down != (book.signedNotional > 0)) continue;
+            uint256 steps = down ? half - k : k - half;
+            uint256 loss = absNotional.mulWadUp(book.shockRatio.fullMulDivUp(steps, half));
             if (loss > worst) worst = loss;
         }
-        return uint256(worst);
     }
 
     /// @dev The stablecoin balance at face value (may be negative); every other collateral at the
