@@ -59,7 +59,7 @@ const func: DeployFunction = async (hre) => {
   });
   await deployments.deploy("MarginLens", {
     from: deployer,
-    args: [engineDeployment.address, perpsDeployment.address],
+    args: [engineDeployment.address, perpsDeployment.address, accountsAddress],
     log: false,
   });
 

@@ -273,6 +273,47 @@ describe("MarginLens", () => {
     });
   });
 
+  describe("valuations", () => {
+    it("returns each account's nonce and the engine's valuation, as the engine gives it", async () => {
+      const f = await book();
+      const ids = [f.ethLong, f.btcShort, f.mixed, f.cashOnly, f.wethOnly, f.empty, f.unknown];
+      const out = await f.lens.valuations(ids);
+      expect(out.map((a) => a.accountId)).to.deep.equal(ids);
+      for (const [i, id] of ids.entries()) {
+        const v = await f.engine.valuation(id);
+        expect(out[i].ok, `account ${id} ok`).to.equal(true);
+        expect(out[i].reason).to.equal("0x");
+        expect(out[i].nonce, `account ${id} nonce`).to.equal(await f.accounts.nonce(id));
+        expect(out[i].valuation.toObject(true), `account ${id} valuation`).to.deep.equal(v.toObject(true));
+      }
+      // One trade each (nonce 1), the mixed account two; the figures match the model.
+      expect(out.map((a) => a.nonce)).to.deep.equal([1n, 1n, 2n, 0n, 0n, 0n, 0n]);
+      const mixed = await f.expected(f.mixed);
+      expect([out[2].valuation.equity, out[2].valuation.maintenanceMargin]).to.deep.equal([mixed.equity, mixed.mm]);
+      expect(out[2].valuation.positions.map((p) => [p.marketId, p.size])).to.deep.equal([
+        [BigInt(ETH), wad("3")],
+        [BigInt(BTC), -wad("1")],
+      ]);
+      expect(out[4].valuation.otherCollateral).to.equal(wad("6000")); // 2 WETH x 3000, unweighted
+      expect(await f.lens.valuations([])).to.deep.equal([]);
+    });
+
+    it("reports an account whose price is Down as not ok, with its nonce and the revert data", async () => {
+      const f = await book();
+      await time.increase(3901);
+      await f.setPrice(BTC, BTC_PRICE);
+      const out = await f.lens.valuations([f.ethLong, f.btcShort]);
+      expect([out[0].ok, out[0].nonce, out[0].reason]).to.deep.equal([
+        false,
+        1n,
+        f.perps.interface.encodeErrorResult("PriceDown", [f.addr.weth]),
+      ]);
+      expect(out[0].valuation.equity).to.equal(0n);
+      expect(out[1].ok).to.equal(true);
+      expect(out[1].valuation.equity).to.equal((await f.expected(f.btcShort)).equity);
+    });
+  });
+
   describe("liquidationPrices", () => {
     it("long (isolated ETH): the formula's price, and liquidatable one tick past it only", async () => {
       const f = await book({ funding: false });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
+import {IMarginAccounts} from "../interfaces/IMarginAccounts.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
 
@@ -12,6 +13,7 @@ contract MarginLens {
 
     IMarginEngine public immutable engine;
     IPerpMarket public immutable perps;
+    IMarginAccounts public immutable accounts;
 
     struct AccountMargin {
         uint256 accountId;
@@ -35,9 +37,21 @@ contract MarginLens {
         uint256 liquidationPrice;
     }
 
-    constructor(IMarginEngine engine_, IPerpMarket perps_) {
+    /// @notice What a liquidator needs of one account: its valuation (equity, margins,
+    ///         mark-to-market, positions with their prices) and the nonce a bid must quote.
+    struct AccountValuation {
+        uint256 accountId;
+        /// @dev False when the engine reverted for this account; `reason` holds the revert data.
+        bool ok;
+        uint256 nonce;
+        IMarginEngine.Valuation valuation;
+        bytes reason;
+    }
+
+    constructor(IMarginEngine engine_, IPerpMarket perps_, IMarginAccounts accounts_) {
         engine = engine_;
         perps = perps_;
+        accounts = accounts_;
     }
 
     /// @notice Equity, IM and MM of each account; one account's failure never fails the batch.
@@ -52,6 +66,25 @@ contract MarginLens {
                 a.initialMargin = m.initialMargin;
                 a.maintenanceMargin = m.maintenanceMargin;
                 a.liquidatable = int256(m.maintenanceMargin) > m.equity;
+            } catch (bytes memory reason) {
+                a.reason = reason;
+            }
+        }
+    }
+
+    /// @notice The engine's valuation and the nonce of each account; one account's failure never
+    ///         fails the batch. A bot bounds how far each account's health can move with prices
+    ///         from its positions' notional and its other collateral, and re-reads only the
+    ///         accounts that could have crossed.
+    function valuations(uint256[] calldata accountIds) external view returns (AccountValuation[] memory out) {
+        out = new AccountValuation[](accountIds.length);
+        for (uint256 i; i < accountIds.length; ++i) {
+            AccountValuation memory a = out[i];
+            a.accountId = accountIds[i];
+            a.nonce = accounts.nonce(accountIds[i]);
+            try engine.valuation(accountIds[i]) returns (IMarginEngine.Valuation memory v) {
+                a.ok = true;
+                a.valuation = v;
             } catch (bytes memory reason) {
                 a.reason = reason;
             }
