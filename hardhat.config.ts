@@ -48,15 +48,23 @@ const config: HardhatUserConfig = {
     // The EVM the contracts are compiled for (solc evmVersion cancun); 30M block gas limit.
     hardhat: { hardfork: "cancun" },
     localhost: { url: "http://127.0.0.1:8545" },
-    // Real networks only when their RPC URL is in the environment; keys never live in the repo.
-    ...(process.env.MAINNET_RPC_URL
-      ? {
-          mainnet: {
-            url: process.env.MAINNET_RPC_URL,
-            accounts: process.env.KEEL_DEPLOYER_KEY ? [process.env.KEEL_DEPLOYER_KEY] : [],
-          },
-        }
-      : {}),
+    // Real networks only when their RPC URL is in the environment; the deployer key comes from
+    // KEEL_DEPLOYER_KEY, never from a file. The chain id (config/networks.ts CHAIN_IDS, which
+    // test/NetworkConfig.test.ts holds these to) makes an RPC URL of another chain fail at once.
+    ...Object.fromEntries(
+      (
+        [
+          ["mainnet", "MAINNET_RPC_URL", 1],
+          ["arbitrum", "ARBITRUM_RPC_URL", 42161],
+          ["base", "BASE_RPC_URL", 8453],
+        ] as const
+      ).flatMap(([name, rpcVariable, chainId]) => {
+        const url = process.env[rpcVariable];
+        if (!url) return [];
+        const key = process.env.KEEL_DEPLOYER_KEY;
+        return [[name, { url, chainId, accounts: key ? [key] : [] }]];
+      }),
+    ),
   },
   namedAccounts: {
     deployer: { default: 0 },

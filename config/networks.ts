@@ -259,6 +259,71 @@ const local: NetworkConfig = {
   pool: { cooldown: 24 * 3600, claimWindow: 48 * 3600 },
 };
 
+// ---------------------------------------------------------------- real networks
+//
+// Addresses are EIP-55 checksummed; test/NetworkConfig.test.ts checks each one, and that every pool
+// is the Uniswap v3 pool of its asset and USDC at the stated fee (CREATE2 from the chain's factory).
+// Chainlink heartbeats are the `heartbeat` field of Chainlink's reference data directory
+// (https://reference-data-directory.vercel.app/feeds-<network>.json, the data behind
+// https://docs.chain.link/data-feeds/price-feeds/addresses); the feeds are the standard proxies,
+// not the SVR variants listed next to them.
+
+/** Chain ids: hardhat.config.ts pins the same ones, so an RPC URL of another chain fails fast. */
+export const CHAIN_IDS = { mainnet: 1, arbitrum: 42161, base: 8453, hardhat: 31337 } as const;
+
+/** A governance account from the environment; a placeholder that no deploy can resolve when unset. */
+function envAccount(variable: string): string {
+  return process.env[variable] ?? `unset: ${variable}`;
+}
+
+/**
+ * Real-network governance: the local parameter set (what the tests exercise) under a two-day
+ * timelock, with the multisig, guardian and risk keeper from the environment.
+ */
+function realGovernance(params: Pick<GovernanceConfig, "params" | "keeperLimits">): GovernanceConfig {
+  return {
+    ...params,
+    // Every change is visible for two days before it takes effect.
+    timelockDelay: 48 * 3600,
+    proposer: envAccount("KEEL_GOVERNANCE_MULTISIG"),
+    revoker: envAccount("KEEL_GOVERNANCE_MULTISIG"),
+    guardian: envAccount("KEEL_GUARDIAN"),
+    keeper: envAccount("KEEL_RISK_KEEPER"),
+  };
+}
+
+/**
+ * The local oracle settings of `localSymbol` on a real feed and pool: same answer band, guard and
+ * volatility model, the feed's own heartbeat, and a 30-minute TWAP like mainnet's.
+ */
+function realAsset(
+  localSymbol: string,
+  real: { symbol?: string; feed: string; heartbeat: number; pool: string },
+): OracleAssetConfig {
+  const asset = local.oracles.assets.find((a) => a.symbol === localSymbol)!;
+  return {
+    ...asset,
+    symbol: real.symbol ?? asset.symbol,
+    chainlink: { ...asset.chainlink, mockAnswer: undefined, feed: real.feed, heartbeat: real.heartbeat },
+    twap: { pool: real.pool, window: 1800, minCardinality: 150 },
+  };
+}
+
+/** The local parameters with every per-underlying scope `from` renamed `to` (cbBTC stands in for WBTC). */
+function renameUnderlying(from: string, to: string): Pick<GovernanceConfig, "params" | "keeperLimits"> {
+  const rename = <T extends { scope?: number | string }>(s: T): T => (s.scope === from ? { ...s, scope: to } : s);
+  return { params: local.governance.params.map(rename), keeperLimits: local.governance.keeperLimits.map(rename) };
+}
+
+/** Launch limits shared by every real network: 10M USDC, 2,000 WETH and 100 BTC of deposits. */
+const SETTLEMENT_CAP = parseUnits("10000000", 6);
+const WETH_LIMITS = { decimals: 18, weight: parseUnits("0.85", 18), cap: parseUnits("2000", 18) };
+const BTC_LIMITS = { decimals: 8, weight: parseUnits("0.8", 18), cap: parseUnits("100", 8) };
+/** LPs wait three days to redeem on real networks, then have two days to claim. */
+const REAL_POOL = { cooldown: 72 * 3600, claimWindow: 48 * 3600 };
+/** Prices are refused for an hour after an L2 sequencer comes back up (Chainlink's suggested use). */
+const SEQUENCER_GRACE_PERIOD = 3600;
+
 /** Ethereum mainnet: real tokens, feeds and pools by address; governance keys from the environment. */
 const mainnet: NetworkConfig = {
   mocks: false,
@@ -266,64 +331,139 @@ const mainnet: NetworkConfig = {
     symbol: "USDC",
     decimals: 6,
     address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48",
-    cap: parseUnits("10000000", 6),
+    cap: SETTLEMENT_CAP,
   },
   collaterals: [
-    {
-      symbol: "WETH",
-      decimals: 18,
-      address: "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2",
-      weight: parseUnits("0.85", 18),
-      cap: parseUnits("2000", 18),
-    },
-    {
-      symbol: "WBTC",
-      decimals: 8,
-      address: "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599",
-      weight: parseUnits("0.8", 18),
-      cap: parseUnits("100", 8),
-    },
+    { symbol: "WETH", address: "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", ...WETH_LIMITS },
+    { symbol: "WBTC", address: "0x2260FAC5E5542a773Aa44fBCfeDf7C193bc2C599", ...BTC_LIMITS },
   ],
   oracles: {
-    assets: local.oracles.assets.map((asset) => ({
-      ...asset,
-      chainlink: {
-        ...asset.chainlink,
-        mockAnswer: undefined,
-        // Chainlink ETH / USD and BTC / USD (8 decimals, 1 h heartbeat, 0.5% deviation).
-        feed:
-          asset.symbol === "WETH"
-            ? "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419"
-            : "0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c",
-      },
-      twap: {
-        // Uniswap v3 USDC / WETH 0.05% and WBTC / USDC 0.3%.
-        pool:
-          asset.symbol === "WETH"
-            ? "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640"
-            : "0x99ac8cA7087fA4A2A1FB6357269965A2014ABc35",
-        window: 1800,
-        minCardinality: 150,
-      },
-    })),
+    // Chainlink ETH / USD and BTC / USD (8 decimals, 1 h heartbeat, 0.5% deviation); Uniswap v3
+    // USDC / WETH 0.05% and WBTC / USDC 0.3%.
+    assets: [
+      realAsset("WETH", {
+        feed: "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419",
+        heartbeat: 3600,
+        pool: "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640",
+      }),
+      realAsset("WBTC", {
+        feed: "0xF4030086522a5bEEa4988F8cA5B36dbC97BeE88c",
+        heartbeat: 3600,
+        pool: "0x99ac8cA7087fA4A2A1FB6357269965A2014ABc35",
+      }),
+    ],
   },
-  governance: {
-    ...local.governance,
-    // Every change is visible for two days before it takes effect.
-    timelockDelay: 48 * 3600,
-    proposer: process.env.KEEL_GOVERNANCE_MULTISIG ?? "unset: KEEL_GOVERNANCE_MULTISIG",
-    revoker: process.env.KEEL_GOVERNANCE_MULTISIG ?? "unset: KEEL_GOVERNANCE_MULTISIG",
-    guardian: process.env.KEEL_GUARDIAN ?? "unset: KEEL_GUARDIAN",
-    keeper: process.env.KEEL_RISK_KEEPER ?? "unset: KEEL_RISK_KEEPER",
-  },
+  governance: realGovernance(local.governance),
   markets: local.markets,
-  pool: { cooldown: 72 * 3600, claimWindow: 48 * 3600 },
+  pool: REAL_POOL,
+};
+
+/** Arbitrum One: native USDC, WETH and WBTC; Chainlink behind the sequencer uptime feed. */
+const arbitrum: NetworkConfig = {
+  mocks: false,
+  settlement: {
+    symbol: "USDC",
+    decimals: 6,
+    // Circle's native USDC (6 decimals), not the bridged USDC.e at 0xFF970A61…5CC8: Circle's
+    // address list (developers.circle.com/stablecoins/usdc-contract-addresses), as mirrored by
+    // docs.gelato.cloud/1Balance/USDC-Addresess and skills.sh/austintgriffith/ethskills/addresses.
+    address: "0xaf88d065e77c8cC2239327C5EDb3A432268e5831",
+    cap: SETTLEMENT_CAP,
+  },
+  collaterals: [
+    // WETH (18 decimals) and WBTC (8 decimals): docs.zerodev.app/onramp/smart-routing-address/
+    // v0_2_1/supported-chains and the blockchain_addresses crate (src/arbitrum/tokens.rs, docs.rs).
+    { symbol: "WETH", address: "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1", ...WETH_LIMITS },
+    { symbol: "WBTC", address: "0x2f2a2543B76A4166549F7aaB2e75Bef0aefC5B0f", ...BTC_LIMITS },
+  ],
+  oracles: {
+    // Chainlink L2 sequencer uptime feed for Arbitrum One (directory entry "l2-sequencer"; also
+    // named in sentimentxyz/protocol-v2 issue #125).
+    sequencer: { feed: "0xFdB631F5EE196F0ed6FAa767959853A9F217697D", gracePeriod: SEQUENCER_GRACE_PERIOD },
+    // Chainlink ETH / USD and BTC / USD, 8 decimals, 0.05% deviation, heartbeat 1755 s in the
+    // directory as fetched in September 2026 (quoted with the raw fields by public repos checking
+    // these proxies on-chain). Older snapshots of the same directory list 86,400 s (e.g.
+    // LZeroAnalytics/chainlink-package src/package_io/constants.star): the staleness bound follows
+    // the current figure. Pools: Uniswap v3 WETH / USDC and WBTC / USDC at 0.05%, the tier the
+    // pairs trade in (for WBTC, about three times the 0.3% pool's liquidity per an audit-contest
+    // finding on The Standard's SmartVaultV3); both are CREATE2 addresses of the Arbitrum factory
+    // 0x1F98431c…F984 (Uniswap/v3-periphery deploys.md).
+    assets: [
+      realAsset("WETH", {
+        feed: "0x639Fe6ab55C921f74e7fac1ee960C0B6293ba612",
+        heartbeat: 1755,
+        pool: "0xC6962004f452bE9203591991D15f6b388e09E8D0",
+      }),
+      realAsset("WBTC", {
+        feed: "0x6ce185860a4963106506C203335A2910413708e9",
+        heartbeat: 1755,
+        pool: "0x0E4831319A50228B9e450861297aB92dee15B44F",
+      }),
+    ],
+  },
+  governance: realGovernance(local.governance),
+  markets: local.markets,
+  pool: REAL_POOL,
+};
+
+/** Base: native USDC, WETH and cbBTC (Base has no WBTC with deep liquidity); sequencer-gated. */
+const base: NetworkConfig = {
+  mocks: false,
+  settlement: {
+    symbol: "USDC",
+    decimals: 6,
+    // Circle's native USDC (6 decimals), not the bridged USDbC at 0xd9aAEc86…b6CA: same sources
+    // as Arbitrum's.
+    address: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+    cap: SETTLEMENT_CAP,
+  },
+  collaterals: [
+    // WETH is the OP-stack predeploy (18 decimals); cbBTC is Coinbase Wrapped BTC with 8 decimals,
+    // like WBTC (token table in gist.github.com/o-az/44768812effcef6e058240f28f3a4c1a, and public
+    // repos that read decimals() on-chain).
+    { symbol: "WETH", address: "0x4200000000000000000000000000000000000006", ...WETH_LIMITS },
+    { symbol: "cbBTC", address: "0xcbB7C0000aB88B473b1f5aFd9ef808440eed33Bf", ...BTC_LIMITS },
+  ],
+  oracles: {
+    // Chainlink L2 sequencer uptime feed for Base (directory entry "l2-sequencer").
+    sequencer: { feed: "0xBCF85224fc0756B9Fa45aA7892530B47e10b6433", gracePeriod: SEQUENCER_GRACE_PERIOD },
+    // Chainlink ETH / USD and BTC / USD standard proxies, 8 decimals, 1200 s heartbeat, 0.15%
+    // deviation (directory entries "eth-usd" / "btc-usd", LZeroAnalytics/chainlink-package
+    // constants.star). Chainlink may run SVR by default on Base's BTC and ETH feeds; reading the
+    // standard proxy opts out (smartcontractkit/documentation PR #4104). cbBTC is priced with
+    // BTC / USD like WBTC on mainnet; the cbBTC / USDC TWAP bounds a depeg. Pools: Uniswap v3
+    // WETH / USDC 0.05% (described as the deepest WETH pool on Base by public integrations) and
+    // cbBTC / USDC 0.05% (the tier public integrations read TWAPs from; its depth against the 0.3%
+    // pool is not confirmed here), CREATE2 addresses of the Base factory 0x33128a8f…FDfD
+    // (docs.uniswap.org/contracts/v3/reference/deployments/base-deployments).
+    assets: [
+      realAsset("WETH", {
+        feed: "0x71041dddad3595F9CEd3DcCFBe3D1F4b0a16Bb70",
+        heartbeat: 1200,
+        pool: "0xd0b53D9277642d899DF5C87A3966A349A798F224",
+      }),
+      realAsset("WBTC", {
+        symbol: "cbBTC",
+        feed: "0x64c911996D3c6aC71f9b455B1E8E7266BcbD848F",
+        heartbeat: 1200,
+        pool: "0xfBB6Eed8e7aa03B138556eeDaF5D271A5E1e43ef",
+      }),
+    ],
+  },
+  governance: realGovernance(renameUnderlying("WBTC", "cbBTC")),
+  markets: [
+    { id: 1, symbol: "WETH" },
+    { id: 2, symbol: "cbBTC" },
+  ],
+  pool: REAL_POOL,
 };
 
 export const networks: Record<string, NetworkConfig> = {
   hardhat: local,
   localhost: local,
   mainnet,
+  arbitrum,
+  base,
 };
 
 export function networkConfig(name: string): NetworkConfig {
@@ -332,4 +472,11 @@ export function networkConfig(name: string): NetworkConfig {
     throw new Error(`No Keel configuration for network "${name}" (known: ${Object.keys(networks).join(", ")})`);
   }
   return config;
+}
+
+/** The configuration of the chain with `chainId` (fork mode reads it off the RPC), or undefined. */
+export function configForChainId(chainId: bigint | number): { name: string; config: NetworkConfig } | undefined {
+  // Exact: every id here is a small integer, and Number() of any other bigint cannot land on one.
+  const name = (Object.keys(CHAIN_IDS) as (keyof typeof CHAIN_IDS)[]).find((n) => CHAIN_IDS[n] === Number(chainId));
+  return name === undefined ? undefined : { name, config: networks[name] };
 }
