@@ -284,7 +284,7 @@ describe("MarginLens", () => {
         expect(out[i].ok, `account ${id} ok`).to.equal(true);
         expect(out[i].reason).to.equal("0x");
         expect(out[i].nonce, `account ${id} nonce`).to.equal(await f.accounts.nonce(id));
-        expect(out[i].valuation.toObject(true), `account ${id} valuation`).to.deep.equal(v.toObject(true));
+        expect(out[i].valuation, `account ${id} valuation`).to.deep.equal(v);
       }
       // One trade each (nonce 1), the mixed account two; the figures match the model.
       expect(out.map((a) => a.nonce)).to.deep.equal([1n, 1n, 2n, 0n, 0n, 0n, 0n]);
