@@ -134,7 +134,8 @@ async function main(): Promise<void> {
   const args = parseLiquidatorArgs(process.argv.slice(2), process.env);
   if (args === "help") return void console.log(HELP);
   const addresses = loadAddresses(args.deployment);
-  const provider = new JsonRpcProvider(args.rpc, undefined, { staticNetwork: true, polling: true });
+  // No response cache: a transaction right after another must see the node's new nonce.
+  const provider = new JsonRpcProvider(args.rpc, undefined, { staticNetwork: true, polling: true, cacheTimeout: -1 });
   await withRetry(() => provider.getBlockNumber()).catch((error: Error) => {
     throw new Error(`cannot reach ${args.rpc}: ${error.message.split("\n")[0]}`);
   });

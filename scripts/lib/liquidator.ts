@@ -12,7 +12,7 @@
 //      is the front-running guard; a throughput-capped account waits for its window to end);
 //   4. closes the perp positions it received.
 // Every decision is one JSON line through `log`.
-import type { Provider, Signer } from "ethers";
+import type { Log, Provider, Signer } from "ethers";
 import { isError } from "ethers";
 import {
   LiquidationEngine__factory,
@@ -109,6 +109,8 @@ export interface BidRecord {
   gasUsed: bigint;
   txHash: string;
   timestamp: bigint;
+  /** The bid's receipt logs (Liquidated, LossSocialized, AuctionStarted... for reports). */
+  logs: readonly Log[];
   /** The liquidated book's net direction in its largest position's market. */
   side: "long" | "short" | "flat";
 }
@@ -171,6 +173,8 @@ export class LiquidatorBot {
   private marketFees = new Map<bigint, { takerFee: bigint; maxFundingRate: bigint }>();
   private underlyings: string[] = [];
   private weth = "";
+  /** What one pass reads at most once. */
+  private pass: { gasPrice?: bigint; gasTokenUsd?: number } = {};
   /** Every bid this bot made (the stress runner's report reads it). */
   readonly bids: BidRecord[] = [];
 
@@ -353,6 +357,7 @@ export class LiquidatorBot {
     const block = await this.rpc(() => this.provider.getBlock("latest"));
     if (block === null) throw new Error("the node returned no latest block");
     await this.catchUp(block.number);
+    this.pass = {};
     const now = BigInt(block.timestamp);
     const prices = await this.pricesNow();
     const stale: bigint[] = [];
@@ -417,24 +422,52 @@ export class LiquidatorBot {
       this.opts.log({ ...base, decision: "skip", reason: "no fraction may be taken now (at or above buffer margin)" });
       return null;
     }
+    const scale = 10n ** BigInt(this.opts.settlementDecimals);
+    const unit = 10n ** BigInt(18 - this.opts.settlementDecimals); // WAD USD per settlement unit
+    const gas = liquidationGas(r);
+    const gasUsd = (Number(gas * (await this.passGasPrice())) / 1e18) * (await this.gasTokenUsdCached());
     for (;;) {
-      const q = await this.quoteOrSkip(id, fraction, base);
-      if (q === null) return null;
+      const price = bidPrice(full, fraction, unit);
       const closing = await this.closingCost(r, fraction);
-      const scale = 10n ** BigInt(this.opts.settlementDecimals);
-      const received = (q.markToMarket * fraction) / WAD; // WAD USD
-      const grossUsd = usd(received) - Number(q.price) / Number(scale);
+      const received = (full.markToMarket * fraction) / WAD; // WAD USD
+      const profit = usd(received) - Number(price) / Number(scale) - closing - gasUsd;
+      const figures = {
+        fraction: Number(fraction) / 1e18,
+        insolvent: full.insolvent,
+        discount: Number(full.discount) / 1e18,
+        priceUnits: price.toString(),
+        expectedProfitUsd: round2(profit),
+        closingCostUsd: round2(closing),
+        gasUsd: round2(gasUsd),
+      };
+      if (profit < this.opts.minProfitUsd) {
+        // Start the clock: the discount (solvent) or the payout (insolvent) only grows once the
+        // auction runs, and starting costs the bot nothing but gas.
+        const started = !full.auctionRunning && !this.opts.dryRun && (await this.startAuction(id));
+        this.opts.log({
+          ...base,
+          ...figures,
+          decision: started ? "start-auction" : "skip",
+          reason: "unprofitable",
+          ...(started ? { tx: started } : {}),
+        });
+        return null;
+      }
       // The price moves a little with the oracle bracket and funding until the bid lands: accept
       // 0.5% of it (the profit test above leaves room for that).
-      const limit = q.price + abs(q.price) / 200n + 1n;
+      const limit = price + abs(price) / 200n + 1n;
       const args = [id, fraction, limit, this.bidderAccountId, r.nonce] as const;
-      // Simulate (eth_call; eth_estimateGas would also work but costs Hardhat's network ~50 MB of
-      // memory a call), and price the gas from the book's size.
-      const gas = liquidationGas(r);
+      // Simulate with eth_call (eth_estimateGas would also do, but costs Hardhat's network about
+      // 50 MB of memory a call); the gas is priced from the book's size.
       try {
         await this.rpc(() => this.engine.liquidate.staticCall(...args));
       } catch (error) {
         const revert = revertOf(this.engine, error);
+        if (revert?.name === "BidTooSmall" && fraction < full.maxFraction) {
+          // The shaved bid fell under the smallest bid allowed: that minimum is the whole allowance.
+          fraction = full.maxFraction;
+          continue;
+        }
         if (revert?.name === "InsufficientMargin" || this.isBidderMarginError(error)) {
           const smaller = fraction / 2n;
           if (smaller > 0n && smaller * 1000n >= full.maxFraction) {
@@ -445,31 +478,6 @@ export class LiquidatorBot {
           return null;
         }
         return this.skipOnRevert(id, base, fraction, error);
-      }
-      const gasPrice = (await this.rpc(() => this.provider.getFeeData())).gasPrice ?? 0n;
-      const gasUsd = (Number(gas * gasPrice) / 1e18) * (await this.gasTokenUsd());
-      const profit = grossUsd - closing - gasUsd;
-      const figures = {
-        fraction: Number(fraction) / 1e18,
-        insolvent: q.insolvent,
-        discount: Number(q.discount) / 1e18,
-        priceUnits: q.price.toString(),
-        expectedProfitUsd: round2(profit),
-        closingCostUsd: round2(closing),
-        gasUsd: round2(gasUsd),
-      };
-      if (profit < this.opts.minProfitUsd) {
-        // Start the clock: the discount (solvent) or the payout (insolvent) only grows once the
-        // auction runs, and starting costs the bot nothing but gas.
-        const started = !q.auctionRunning && !this.opts.dryRun && (await this.startAuction(id));
-        this.opts.log({
-          ...base,
-          ...figures,
-          decision: started ? "start-auction" : "skip",
-          reason: "unprofitable",
-          ...(started ? { tx: started } : {}),
-        });
-        return null;
       }
       if (this.opts.dryRun) {
         this.opts.log({ ...base, ...figures, decision: "dry-run" });
@@ -482,11 +490,12 @@ export class LiquidatorBot {
         const record: BidRecord = {
           accountId: id,
           fraction,
-          price: q.price,
+          price,
           gasUsed: receipt?.gasUsed ?? 0n,
           txHash: tx.hash,
           timestamp: BigInt(block?.timestamp ?? now),
           side: sideOf(r),
+          logs: receipt?.logs ?? [],
         };
         this.bids.push(record);
         this.opts.log({ ...base, ...figures, decision: "bid", tx: tx.hash, gasUsed: Number(record.gasUsed) });
@@ -495,6 +504,18 @@ export class LiquidatorBot {
         return this.skipOnRevert(id, base, fraction, error);
       }
     }
+  }
+
+  /** The gas price, read once per pass. */
+  private async passGasPrice(): Promise<bigint> {
+    this.pass.gasPrice ??= (await this.rpc(() => this.provider.getFeeData())).gasPrice ?? 0n;
+    return this.pass.gasPrice;
+  }
+
+  /** The gas token's USD price, read once per pass. */
+  private async gasTokenUsdCached(): Promise<number> {
+    this.pass.gasTokenUsd ??= await this.gasTokenUsd();
+    return this.pass.gasTokenUsd;
   }
 
   /** Starts the account's auction; the transaction hash, or null when the start is refused. */
@@ -601,6 +622,27 @@ export class LiquidatorBot {
 export function liquidationGas(r: { positions: unknown[]; options: number }): bigint {
   const gas = 500_000n + 150_000n * BigInt(r.positions.length) + 400_000n * BigInt(r.options);
   return gas > 7_000_000n ? 7_000_000n : gas;
+}
+
+/**
+ * The engine's price of a bid of `fraction` from a quote of the whole account (the same formulas:
+ * solvent, the bidder pays ceil(MtM x f x (1 - d)); insolvent, it is paid floor(payout x f)), in
+ * settlement units.
+ */
+function bidPrice(
+  q: { markToMarket: bigint; discount: bigint; payout: bigint },
+  fraction: bigint,
+  scale: bigint,
+): bigint {
+  if (q.markToMarket > 0n) {
+    const share = divUp(q.markToMarket * fraction, WAD);
+    return divUp(divUp(share * (WAD - q.discount), WAD), scale);
+  }
+  return -((q.payout * fraction) / WAD / scale);
+}
+
+function divUp(a: bigint, b: bigint): bigint {
+  return (a + b - 1n) / b;
 }
 
 function sideOf(r: Reading): "long" | "short" | "flat" {

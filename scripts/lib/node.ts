@@ -67,10 +67,11 @@ export async function startNode(opts: { cwd?: string; timeoutMs?: number } = {})
   child.once("exit", () => (exited = true));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (exited || child.pid === undefined) return;
-    const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    process.kill(-child.pid, "SIGTERM");
-    await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    if (!exited && child.pid !== undefined) {
+      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      process.kill(-child.pid, "SIGTERM");
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000);

@@ -443,8 +443,7 @@ export async function runScenario(
       if (!firstBelow.has(b.accountId)) firstBelow.set(b.accountId, b.timestamp);
       stats.gas += b.gasUsed;
       stats.bids++;
-      const receipt = await ethers.provider.getTransactionReceipt(b.txHash);
-      for (const log of receipt?.logs ?? []) {
+      for (const log of b.logs) {
         const parsed = tryParse(c.liquidation, log);
         if (parsed === null) continue;
         if (parsed.name === "Liquidated") {
