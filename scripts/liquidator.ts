@@ -6,7 +6,7 @@ import { JsonRpcProvider, Wallet } from "ethers";
 import { MarginAccounts__factory } from "../typechain-types";
 import { runMain } from "./lib/cli";
 import { parseFlags } from "./lib/args";
-import { LiquidatorBot, withRetry, type BotAddresses } from "./lib/liquidator";
+import { BOT_CONTRACTS, LiquidatorBot, withRetry, type BotAddresses } from "./lib/liquidator";
 import { exportedAddresses } from "./lib/node";
 
 const HELP = `Usage: npm run liquidator -- --rpc <url> [options]
@@ -104,18 +104,9 @@ export function loadAddresses(location: string): BotAddresses {
   } else {
     all = exportedAddresses(location);
   }
-  const names: (keyof BotAddresses)[] = [
-    "MarginAccounts",
-    "PerpMarket",
-    "OptionMarket",
-    "MarginLens",
-    "LiquidationEngine",
-    "PriceOracle",
-    "VolatilityOracle",
-  ];
-  const missing = names.filter((n) => all[n] === undefined);
+  const missing = BOT_CONTRACTS.filter((n) => all[n] === undefined);
   if (missing.length > 0) throw new Error(`${location} lacks ${missing.join(", ")}: not a Keel deployment`);
-  return Object.fromEntries(names.map((n) => [n, all[n]])) as unknown as BotAddresses;
+  return Object.fromEntries(BOT_CONTRACTS.map((n) => [n, all[n]])) as unknown as BotAddresses;
 }
 
 /** The first account `owner` created, from AccountCreated events (owner is indexed). */

@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { BOT_CONTRACTS } from "../scripts/lib/liquidator";
 
 // Bad input to the stress runner and the liquidator bot: one clear line on stderr, exit code 1, no
 // stack trace, and nothing started (every case fails before Hardhat loads).
@@ -130,17 +131,8 @@ describe("Toolchain CLIs: bad input", function () {
 
     it("an unreachable RPC", () => {
       const file = path.join(dir, "deployment.json");
-      const names = [
-        "MarginAccounts",
-        "PerpMarket",
-        "OptionMarket",
-        "MarginLens",
-        "LiquidationEngine",
-        "PriceOracle",
-        "VolatilityOracle",
-      ];
       const contracts = Object.fromEntries(
-        names.map((n, i) => [n, { address: "0x" + String(i + 1).padStart(40, "0") }]),
+        BOT_CONTRACTS.map((n, i) => [n, { address: "0x" + String(i + 1).padStart(40, "0") }]),
       );
       fs.writeFileSync(file, JSON.stringify({ chainId: "31337", contracts }));
       const r = run("liquidator.ts", ["--rpc", "http://127.0.0.1:1", "--private-key", key, "--deployment", file], {});

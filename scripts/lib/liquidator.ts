@@ -39,6 +39,17 @@ export interface BotAddresses {
   VolatilityOracle: string;
 }
 
+/** The contracts the bot reads, by hardhat-deploy name. */
+export const BOT_CONTRACTS: readonly (keyof BotAddresses)[] = [
+  "MarginAccounts",
+  "PerpMarket",
+  "OptionMarket",
+  "MarginLens",
+  "LiquidationEngine",
+  "PriceOracle",
+  "VolatilityOracle",
+];
+
 export interface BotOptions {
   signer: Signer;
   addresses: BotAddresses;
