@@ -430,6 +430,15 @@ export class LiquidatorBot {
     // left (insolvent or dust) is bid exactly: a shaved remainder would be too small to take.
     let fraction = full.maxFraction < WAD ? (full.maxFraction * 995n) / 1000n : full.maxFraction;
     if (full.maxFraction === 0n) {
+      // Nothing may be taken: either the start is refused (the throughput cap: wait for the
+      // window to end) or the account is back at its buffer margin.
+      if (!full.auctionRunning) {
+        try {
+          await this.rpc(() => this.engine.startAuction.staticCall(id));
+        } catch (error) {
+          return this.skipOnRevert(id, base, 0n, error);
+        }
+      }
       this.opts.log({ ...base, decision: "skip", reason: "no fraction may be taken now (at or above buffer margin)" });
       return null;
     }

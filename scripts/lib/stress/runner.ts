@@ -150,7 +150,17 @@ export async function runScenario(
   const markets: Market[] = [];
   const setupStart = Date.now();
   const manipulation: string[] = [];
-  const stats = { socialized: 0, badDebt: 0, discounts: 0, fees: 0, gas: 0n, bids: 0, pushes: 0, passes: 0 };
+  const stats = {
+    socialized: 0,
+    badDebt: 0,
+    discounts: 0,
+    fees: 0,
+    gas: 0n,
+    bids: 0,
+    pushes: 0,
+    passes: 0,
+    throughputRefusals: 0,
+  };
   const replayFactory = new MockAggregator__factory(admin);
   for (const [asset, path] of Object.entries(scenario.paths) as [Asset, PricePoint[]][]) {
     const symbol = asset === "ETH" ? "WETH" : "WBTC";
@@ -253,7 +263,10 @@ export async function runScenario(
     },
     bidderAccountId,
     fromBlock: 0,
-    log: opts.botLog ?? (() => undefined),
+    log: (line) => {
+      if (line.reason === "ThroughputCapExceeded") stats.throughputRefusals++;
+      opts.botLog?.(line);
+    },
   });
   await bot.init();
 
@@ -318,6 +331,7 @@ export async function runScenario(
     replayedRounds: stats.pushes,
     setupSeconds: Math.round(setupSeconds * 10) / 10,
     botPasses: stats.passes,
+    "auction starts refused by the throughput cap": stats.throughputRefusals,
     ...(manipulation.length > 0 ? { twapManipulation: manipulation.join("; ") } : {}),
     optionSeries: series.length,
     botAccount: Number(bidderAccountId),
