@@ -488,7 +488,8 @@ export class LiquidatorBot {
           fraction = full.maxFraction;
           continue;
         }
-        if (revert?.name === "InsufficientMargin" || this.isBidderMarginError(error)) {
+        // The bidder's own IM check fails in the margin engine, whose errors this ABI lacks.
+        if (this.isBidderMarginError(error)) {
           const smaller = fraction / 2n;
           if (smaller > 0n && smaller * 1000n >= full.maxFraction) {
             fraction = smaller;

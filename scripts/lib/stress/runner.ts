@@ -37,6 +37,7 @@ import { LiquidatorBot } from "../liquidator";
 import { mulberry32 } from "../random";
 import { poolAt, sqrtPriceX96For } from "../uniswap";
 import { deal } from "./deal";
+import { mergedTimeline, scenarioSpan } from "./scenario";
 import type { Asset, HealthHistogram, PricePoint, Report, Scenario, StepSample } from "./types";
 
 const WAD = 10n ** 18n;
@@ -246,7 +247,9 @@ export async function runScenario(
   await usdc.connect(botSigner).approve(await c.accounts.getAddress(), MaxUint256);
   await c.accounts.connect(botSigner).createAccount(0, 0);
   await c.accounts.connect(botSigner).deposit(bidderAccountId, await usdc.getAddress(), USDC(5_000_000));
-  const series = await listSeries(c, markets, lister, await latest(), scenarioSeconds(markets));
+  const timeline = mergedTimeline(scenario);
+  const span = scenarioSpan(scenario);
+  const series = await listSeries(c, markets, lister, await latest(), span.end - span.start);
   const population = await populate(hre, c, markets, traders, series, opts.accounts, rand);
 
   // ---------------------------------------------------------------- the bot
@@ -271,7 +274,6 @@ export async function runScenario(
   await bot.init();
 
   // ---------------------------------------------------------------- replay
-  const timeline = mergedSteps(markets);
   const chainStart = (await latest()) + 60n;
   const toChain = (t: number) => chainStart + BigInt(t - timeline[0]);
   const sharePrice = async () => Number(await c.pool.totalAssets()) / Number(await c.pool.totalSupply());
@@ -613,18 +615,6 @@ async function marketOf(perps: PerpMarket, token: string): Promise<number> {
     if ((await perps.underlyingOf(id)).toLowerCase() === token.toLowerCase()) return Number(id);
   }
   throw new Error(`no perp market for ${token}`);
-}
-
-/** Every step time of the scenario: the union of its assets' timestamps. */
-function mergedSteps(markets: Market[]): number[] {
-  const all = new Set<number>();
-  for (const m of markets) for (const p of m.path) all.add(p.timestamp);
-  return [...all].sort((x, y) => x - y);
-}
-
-function scenarioSeconds(markets: Market[]): number {
-  const steps = mergedSteps(markets);
-  return steps[steps.length - 1] - steps[0];
 }
 
 /** The latest point at or before t (undefined before the path starts). */
