@@ -80,8 +80,12 @@ export interface NetworkConfig {
   settlement: TokenConfig & { cap: bigint };
   collaterals: CollateralConfig[];
   oracles: {
-    /** L2 sequencer uptime feed and grace period (seconds); absent on L1 and local networks. */
-    sequencer?: { feed: string; gracePeriod: number };
+    /**
+     * L2 sequencer uptime feed and grace period (seconds); absent on L1. The local stand-in is an L2:
+     * it deploys a mock feed (no `feed` here) reporting the sequencer up since genesis, which the
+     * stress runner turns down and up again to replay a sequencer outage.
+     */
+    sequencer?: { feed?: string; gracePeriod: number };
     assets: OracleAssetConfig[];
   };
   governance: GovernanceConfig;
@@ -154,6 +158,9 @@ const CRYPTO_GUARD: OracleAssetConfig["guard"] = {
   degradedCooldown: 1800,
 };
 
+/** Prices are refused for an hour after an L2 sequencer comes back up (Chainlink's suggested use). */
+const SEQUENCER_GRACE_PERIOD = 3600;
+
 const local: NetworkConfig = {
   mocks: true,
   settlement: { symbol: "USDC", decimals: 6, cap: parseUnits("100000000", 6) },
@@ -162,6 +169,7 @@ const local: NetworkConfig = {
     { symbol: "WBTC", decimals: 8, weight: parseUnits("0.8", 18), cap: parseUnits("2000", 8) },
   ],
   oracles: {
+    sequencer: { gracePeriod: SEQUENCER_GRACE_PERIOD },
     assets: [
       {
         symbol: "WETH",
@@ -321,8 +329,6 @@ const WETH_LIMITS = { decimals: 18, weight: parseUnits("0.85", 18), cap: parseUn
 const BTC_LIMITS = { decimals: 8, weight: parseUnits("0.8", 18), cap: parseUnits("100", 8) };
 /** LPs wait three days to redeem on real networks, then have two days to claim. */
 const REAL_POOL = { cooldown: 72 * 3600, claimWindow: 48 * 3600 };
-/** Prices are refused for an hour after an L2 sequencer comes back up (Chainlink's suggested use). */
-const SEQUENCER_GRACE_PERIOD = 3600;
 
 /** Ethereum mainnet: real tokens, feeds and pools by address; governance keys from the environment. */
 const mainnet: NetworkConfig = {

@@ -46,10 +46,11 @@ const func: DeployFunction = async (hre) => {
       pools[asset.symbol] = await seedPool(asset, factory.address, callee.address);
     }
   }
+  const sequencerFeed = await sequencerUptimeFeed();
 
   const oracle = await deployments.deploy("PriceOracle", {
     from: deployer,
-    args: [deployer, config.oracles.sequencer?.feed ?? ethers.ZeroAddress, config.oracles.sequencer?.gracePeriod ?? 0],
+    args: [deployer, sequencerFeed, config.oracles.sequencer?.gracePeriod ?? 0],
     log: false,
   });
   const router = await ethers.getContractAt("PriceOracle", oracle.address, signer);
@@ -82,6 +83,26 @@ const func: DeployFunction = async (hre) => {
       // Seed the estimate with the feed's current round so the next round yields a return.
       await (await volOracle.update(token)).wait();
     }
+  }
+
+  /**
+   * The sequencer uptime feed: none on L1, the configured one on a real L2, and locally a mock
+   * answering "up" (0) since genesis (startedAt 1), so its grace period is long past.
+   */
+  async function sequencerUptimeFeed(): Promise<string> {
+    const sequencer = config.oracles.sequencer;
+    if (sequencer === undefined) return ethers.ZeroAddress;
+    if (sequencer.feed !== undefined) return sequencer.feed;
+    const feed = await deployments.deploy("Sequencer-Uptime-Feed", {
+      contract: "MockAggregator",
+      from: deployer,
+      args: [0, "L2 Sequencer Uptime Status Feed (mock)"],
+      log: false,
+    });
+    if (feed.newlyDeployed) {
+      await (await ethers.getContractAt("MockAggregator", feed.address, signer)).setRound(1, 0, 1, 1, 1);
+    }
+    return feed.address;
   }
 
   /** Creates (once) and seeds a full-range position in the asset/USDC pool; returns its address. */

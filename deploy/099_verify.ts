@@ -75,7 +75,14 @@ const func: DeployFunction = async (hre) => {
   expect(
     "PriceOracle sequencer feed",
     await oracle.sequencerUptimeFeed(),
-    config.oracles.sequencer?.feed ?? ethers.ZeroAddress,
+    config.oracles.sequencer === undefined
+      ? ethers.ZeroAddress
+      : (config.oracles.sequencer.feed ?? (await deployments.get("Sequencer-Uptime-Feed")).address),
+  );
+  expect(
+    "PriceOracle sequencer grace period",
+    await oracle.sequencerGracePeriod(),
+    config.oracles.sequencer?.gracePeriod ?? 0,
   );
   expect("VolatilityOracle price oracle", await vol.priceOracle(), await oracle.getAddress());
   for (const asset of config.oracles.assets) {

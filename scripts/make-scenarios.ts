@@ -19,6 +19,7 @@ export function syntheticScenarioFiles(): Record<string, string> {
     "gap-down-30.csv": toCsv(gapDown(), true),
     "slow-bleed-60.csv": toCsv(slowBleed(), false),
     "stale-feed-crash.json": toJson(staleFeedCrash()),
+    "sequencer-outage.json": toJson(sequencerOutage()),
     "pump-and-dump.csv": toCsv(pumpAndDump(), false),
     "black-thursday.json": toJson({
       assets: { ETH: { csv: "eth-usd-2020-03-12.csv" }, BTC: { csv: "btc-usd-2020-03-12.csv" } },
@@ -54,6 +55,21 @@ function staleFeedCrash(): object {
   return {
     assets: { ETH: { points: rows.map((row) => [row.timestamp, row.price]) } },
     events: [{ kind: "oracleOutage", asset: "ETH", from: fallStart + HOUR / 2, to: fallStart + (3 * HOUR) / 2 }],
+  };
+}
+
+/** 3000 flat 2 h, linearly to 2400 (-20%) over 2 h, flat 4 h; the L2 sequencer is down for the
+ *  middle hour of the fall (no blocks, no rounds), then the oracle's grace period holds prices
+ *  back for an hour more. */
+function sequencerOutage(): object {
+  const rows: PricePoint[] = [{ timestamp: START, price: 3000 }];
+  extend(rows, 2 * HOUR, MINUTES_5, () => 3000);
+  extend(rows, 2 * HOUR, MINUTES_5, (f) => 3000 - 600 * f);
+  extend(rows, 4 * HOUR, MINUTES_5, () => 2400);
+  const fallStart = START + 2 * HOUR;
+  return {
+    assets: { ETH: { points: rows.map((row) => [row.timestamp, row.price]) } },
+    events: [{ kind: "sequencerDown", from: fallStart + HOUR / 2, to: fallStart + (3 * HOUR) / 2 }],
   };
 }
 

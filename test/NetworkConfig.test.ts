@@ -241,9 +241,11 @@ describe("network configuration (config/networks.ts)", () => {
     ]);
   });
 
-  it("gates prices on the sequencer uptime feed on Arbitrum and Base only, with a one-hour grace period", () => {
+  it("gates prices on the sequencer uptime feed on Arbitrum, Base and the local L2 stand-in, with a one-hour grace period", () => {
     expect(networks.mainnet.oracles.sequencer).to.equal(undefined);
-    expect(networks.hardhat.oracles.sequencer).to.equal(undefined);
+    // Local networks deploy a mock feed (no address in the config).
+    expect(networks.hardhat.oracles.sequencer).to.deep.equal({ gracePeriod: 3600 });
+    expect(networks.localhost.oracles.sequencer).to.deep.equal({ gracePeriod: 3600 });
     expect(networks.arbitrum.oracles.sequencer).to.deep.equal({
       feed: "0xFdB631F5EE196F0ed6FAa767959853A9F217697D",
       gracePeriod: 3600,

@@ -514,13 +514,14 @@ describe("PerpMarket", () => {
       expect(e.fill).to.equal(fill);
     });
 
-    // The quote is the opening price: cross-checked, so with the TWAP on (ETH TWAP 3000.1043 vs
-    // Chainlink 3000) a buy is quoted, and fills, from the higher of the two.
+    // The quote is the opening price: cross-checked, so with the TWAP on and above Chainlink a buy
+    // is quoted, and fills, from the higher of the two. The seeded pool sits within 0.01% of 3000
+    // (above or below, by the tokens' address order), so Chainlink answers 2999.5 to be below it.
     it("quoteFillPrice matches the fill of an opening buy when the TWAP is on", async () => {
       const f = await loadFixture(deployMarkets);
       const [, trader, , , , , , lp] = await ethers.getSigners();
       await time.increase(1800);
-      await f.ethFeed.push(ETH_ANSWER);
+      await f.ethFeed.push(ETH_ANSWER - 50_000_000n);
       await f.btcFeed.push(BTC_ANSWER);
       await f.usdc.mint(lp.address, LP_DEPOSIT);
       await f.usdc.connect(lp).approve(await f.pool.getAddress(), ethers.MaxUint256);

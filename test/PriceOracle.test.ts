@@ -230,7 +230,7 @@ async function deployConstantFeed(signer: Signer, words: bigint[]): Promise<stri
 
 describe("PriceOracle", () => {
   describe("deployment", () => {
-    it("configures WETH with the network's Chainlink feed, TWAP pool and guard", async () => {
+    it("configures WETH with the network's Chainlink feed, TWAP pool, guard and the sequencer uptime feed", async () => {
       const f = await deployed();
       const c = await f.oracle.chainlinkConfig(f.asset);
       expect([c.feed, c.heartbeat, c.tolerance, c.decimals, c.degradedUntil, c.minAnswer, c.maxAnswer]).to.deep.equal([
@@ -258,8 +258,12 @@ describe("PriceOracle", () => {
         3600n,
         1800n,
       ]);
-      expect(await f.oracle.sequencerUptimeFeed()).to.equal(ethers.ZeroAddress);
-      expect(await f.oracle.sequencerGracePeriod()).to.equal(0n);
+      // The local stand-in is an L2: a mock uptime feed reporting the sequencer up since genesis.
+      const sequencer = await hre.deployments.get("Sequencer-Uptime-Feed");
+      expect(await f.oracle.sequencerUptimeFeed()).to.equal(sequencer.address);
+      expect(await f.oracle.sequencerGracePeriod()).to.equal(3600n);
+      const uptime = await ethers.getContractAt("MockAggregator", sequencer.address);
+      expect(await uptime.latestRoundData()).to.deep.equal([1n, 0n, 1n, 1n, 1n]);
       expect(await f.oracle.hasRole(DEFAULT_ADMIN_ROLE, f.admin.address)).to.equal(true);
     });
   });

@@ -58,7 +58,14 @@ const SOURCES_SANITY: [string, number, number, string, number, string][] = [
   ["btc-usd-2024-08-05", 61095.99, 49338.49, "19.2", 49000.0, "19.8"],
 ];
 
-const SYNTHETIC = ["gap-down-30", "slow-bleed-60", "stale-feed-crash", "pump-and-dump", "black-thursday"];
+const SYNTHETIC = [
+  "gap-down-30",
+  "slow-bleed-60",
+  "stale-feed-crash",
+  "sequencer-outage",
+  "pump-and-dump",
+  "black-thursday",
+];
 
 describe("Stress scenarios", function () {
   describe("built-ins", function () {
@@ -69,7 +76,7 @@ describe("Stress scenarios", function () {
         .sort();
       const listed = builtInScenarios();
       expect(listed.map((b) => b.file).sort()).to.deep.equal(onDisk);
-      expect(listed).to.have.length(21);
+      expect(listed).to.have.length(22);
       for (const b of listed) expect(b.name).to.equal(b.file.replace(/\.(csv|json)$/, ""));
       expect(listed.map((b) => b.name)).to.include.members([...SOURCES_SANITY.map((s) => s[0]), ...SYNTHETIC]);
     });
@@ -174,6 +181,17 @@ describe("Stress scenarios", function () {
       expect(eth[48]).to.deep.equal({ timestamp: 1700014400, price: 2250 });
       expect(eth.at(-1)).to.deep.equal({ timestamp: 1700028800, price: 2250 });
       expect(s.events).to.deep.equal([{ kind: "oracleOutage", asset: "ETH", from: 1700009000, to: 1700012600 }]);
+    });
+
+    it("sequencer-outage: 3000, -20% linearly over 2 h, 2400; the sequencer down in the fall's middle hour", function () {
+      const s = loadScenario("sequencer-outage");
+      const eth = s.paths.ETH!;
+      expect(eth).to.have.length(97);
+      expect(eth[24]).to.deep.equal({ timestamp: 1700007200, price: 3000 });
+      expect(eth[25]).to.deep.equal({ timestamp: 1700007500, price: 2975 });
+      expect(eth[48]).to.deep.equal({ timestamp: 1700014400, price: 2400 });
+      expect(eth.at(-1)).to.deep.equal({ timestamp: 1700028800, price: 2400 });
+      expect(s.events).to.deep.equal([{ kind: "sequencerDown", from: 1700009000, to: 1700012600 }]);
     });
 
     it("pump-and-dump: 3000 to 4500 over 6 h, back to 3000 over 6 h, flat 2 h", function () {

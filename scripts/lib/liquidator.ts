@@ -106,10 +106,11 @@ export interface StepResult {
   accounts: number;
   read: number;
   belowMaintenance: number;
+  /** Account ids the pass found below MM (before its bids). */
+  below: bigint[];
   bids: number;
-  /** Account ids below MM after this pass (bids included). */
+  /** Account ids still waiting below MM after this pass: those it neither bid on nor started. */
   liquidatable: bigint[];
-  /** Per account read in this pass: equity / MM (Infinity when MM is zero). */
   gasUsed: bigint;
 }
 
@@ -404,6 +405,7 @@ export class LiquidatorBot {
       accounts: this.known.size,
       read: stale.length,
       belowMaintenance: liquidatable.length,
+      below: liquidatable,
       bids,
       liquidatable: stillBelow,
       gasUsed,
@@ -636,8 +638,8 @@ export class LiquidatorBot {
 }
 
 /**
- * Gas of one bid on a book of this size, from the gas benchmarks (gas/snapshot.json: about 440,000
- * for one position into a fresh bidder, 1.5M for eight positions; an option adds the cost of its
+ * Gas of one bid on a book of this size, from the gas benchmarks (gas/snapshot.json: about 470,000
+ * for one position into a fresh bidder, 1.6M for eight positions; an option adds the cost of its
  * pricing grid), with headroom; a send's gas limit is 1.5 times this.
  */
 export function liquidationGas(r: { positions: unknown[]; options: number }): bigint {

@@ -6,7 +6,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 // The hre.ethers type (loaded with the Hardhat config at run time; named here for ts-node).
 import type {} from "@nomicfoundation/hardhat-ethers/internal/type-extensions";
 import type { Signer } from "ethers";
-import { MaxUint256, ZeroAddress, parseUnits } from "ethers";
+import { MaxUint256, ZeroAddress, ZeroHash, parseUnits } from "ethers";
 import type {
   InsuranceFund,
   LiquidationEngine,
@@ -134,14 +134,7 @@ export async function runScenario(
     await send("evm_setNextBlockTimestamp", [Number(t > now ? t : now + 1n)]);
   };
 
-  if (scenario.events.some((e) => e.kind === "sequencerDown")) {
-    const feed = await c.oracle.sequencerUptimeFeed();
-    throw new Error(
-      feed === ZeroAddress
-        ? `scenario ${scenario.name} has a sequencerDown event, but this deployment reads no sequencer uptime feed (an L1 or the local stand-in)`
-        : `scenario ${scenario.name} has a sequencerDown event: replaying sequencer outages is not supported yet`,
-    );
-  }
+  const sequencer = await installSequencerReplay();
 
   // ---------------------------------------------------------------- governance: replay feeds
   const timelockAddress = a("TimelockController");
@@ -161,6 +154,7 @@ export async function runScenario(
     pushes: 0,
     passes: 0,
     throughputRefusals: 0,
+    sequencerFlips: 0,
   };
   const replayFactory = new MockAggregator__factory(admin);
   for (const [asset, path] of Object.entries(scenario.paths) as [Asset, PricePoint[]][]) {
@@ -281,6 +275,7 @@ export async function runScenario(
   const shareStart = await sharePrice();
   const samples: StepSample[] = [];
   const firstBelow = new Map<bigint, bigint>();
+  const blindSince = new Map<bigint, bigint>();
   const health: HealthHistogram[] = [];
   const worstStep = worstIndex(markets[0].path, timeline);
   health.push(await histogram(bot, population, "before", timeline[0]));
@@ -334,6 +329,7 @@ export async function runScenario(
     setupSeconds: Math.round(setupSeconds * 10) / 10,
     botPasses: stats.passes,
     "auction starts refused by the throughput cap": stats.throughputRefusals,
+    ...(stats.sequencerFlips > 0 ? { "sequencer uptime feed changes": stats.sequencerFlips } : {}),
     ...(manipulation.length > 0 ? { twapManipulation: manipulation.join("; ") } : {}),
     optionSeries: series.length,
     botAccount: Number(bidderAccountId),
@@ -403,7 +399,48 @@ export async function runScenario(
     for (const e of scenario.events) {
       if (e.kind === "twapManipulation" && e.at > prev && e.at <= t) await manipulate(e.asset, e.move);
     }
+    await sequencer?.follow(t);
     return any;
+  }
+
+  /**
+   * A sequencer outage needs the deployment's uptime feed (an L2's, or the local stand-in's mock):
+   * its code is replaced by a replay feed (MockAggregator) answering "up" since genesis, which
+   * `follow` turns down at the outage's start (answer 1) and up at its end (answer 0, startedAt the
+   * end: the oracle's grace period runs from there). While the sequencer is down the L2 makes no
+   * blocks, so no price is published either.
+   */
+  async function installSequencerReplay() {
+    const outages = scenario.events.filter((e) => e.kind === "sequencerDown");
+    if (outages.length === 0) return undefined;
+    const address = await c.oracle.sequencerUptimeFeed();
+    if (address === ZeroAddress) {
+      throw new Error(
+        `scenario ${scenario.name} has a sequencerDown event, but this deployment reads no sequencer uptime feed (an L1)`,
+      );
+    }
+    const template = await new MockAggregator__factory(admin).deploy(0, "L2 sequencer uptime replay");
+    await send("hardhat_setCode", [address, await ethers.provider.getCode(await template.getAddress())]);
+    // Slot 0 holds the latest round id and the flags, slot 1 the description: clear whatever the
+    // real feed kept there.
+    for (const slot of ["0x0", "0x1"]) await send("hardhat_setStorageAt", [address, slot, ZeroHash]);
+    const feed = MockAggregator__factory.connect(address, admin);
+    await feed.setRound(1, 0, 1, 1, 1);
+    let down = false;
+    let round = 1;
+    return {
+      /** Reports the sequencer's state at path time t, when it changed since the last step. */
+      async follow(t: number) {
+        const e = outages.find((o) => t >= o.from && t < o.to);
+        if ((e !== undefined) === down) return;
+        down = !down;
+        const since = down ? e!.from : outages.filter((o) => o.to <= t).reduce((a, o) => Math.max(a, o.to), 0);
+        const at = toChain(since);
+        round++;
+        await feed.setRound(round, down ? 1 : 0, at, at, round);
+        stats.sequencerFlips++;
+      },
+    };
   }
 
   async function publish(m: Market, price: number): Promise<void> {
@@ -454,9 +491,17 @@ export async function runScenario(
   async function record(r: Awaited<ReturnType<LiquidatorBot["step"]>>): Promise<void> {
     stats.passes++;
     const now = await latest();
-    for (const id of r.liquidatable) if (!firstBelow.has(id)) firstBelow.set(id, now);
+    // An account first seen below MM after a spell the engine could not value it (a price Down)
+    // crossed MM somewhere in that spell: its delay counts from the spell's start.
+    for (const id of r.below) if (!firstBelow.has(id)) firstBelow.set(id, blindSince.get(id) ?? now);
+    for (const id of population) {
+      if (bot.reading(id)?.ok === false) {
+        if (!blindSince.has(id)) blindSince.set(id, now);
+      } else blindSince.delete(id);
+    }
+
     for (const b of bot.bids.slice(bidsSeen)) {
-      if (!firstBelow.has(b.accountId)) firstBelow.set(b.accountId, b.timestamp);
+      if (!firstBelow.has(b.accountId)) firstBelow.set(b.accountId, blindSince.get(b.accountId) ?? b.timestamp);
       stats.gas += b.gasUsed;
       stats.bids++;
       for (const log of b.logs) {
@@ -630,8 +675,13 @@ function pointAt(path: PricePoint[], t: number): PricePoint | undefined {
   return path[lo];
 }
 
+/** No round is published at t: the asset's feed is out, or the sequencer is down (no L2 blocks). */
 function inOutage(scenario: Scenario, asset: Asset, t: number): boolean {
-  return scenario.events.some((e) => e.kind === "oracleOutage" && e.asset === asset && t >= e.from && t <= e.to);
+  return scenario.events.some(
+    (e) =>
+      (e.kind === "oracleOutage" && e.asset === asset && t >= e.from && t <= e.to) ||
+      (e.kind === "sequencerDown" && t >= e.from && t < e.to),
+  );
 }
 
 /** The step at the path's lowest price (low included): where the "worst" histogram is taken. */

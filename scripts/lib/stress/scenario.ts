@@ -97,6 +97,11 @@ const BUILT_INS: readonly { file: string; description: string }[] = [
       "Synthetic ETH crash on a stale feed: 3000 flat 2 h, -25% linearly over 2 h with a 1-h oracle outage mid-fall, flat 4 h; 5-min steps",
   },
   {
+    file: "sequencer-outage.json",
+    description:
+      "Synthetic ETH crash on an L2 whose sequencer stops: 3000 flat 2 h, -20% linearly over 2 h with the sequencer down 1 h mid-fall (then 1 h of grace), flat 4 h; 5-min steps",
+  },
+  {
     file: "pump-and-dump.csv",
     description:
       "Synthetic ETH pump and dump: 3000 to 4500 (+50%) linearly over 6 h, back to 3000 over 6 h, flat 2 h; 5-min steps",
