@@ -105,4 +105,39 @@ describe("Stress runner @stress", function () {
     checkReport(out, "local-fork", 12);
     expect(r.stderr).to.contain("starting a hardhat node on 127.0.0.1");
   });
+
+  it("sequencer outage: prices Down from the outage through the grace hour, nothing liquidated in it, delays from its start", () => {
+    const out = path.join(dir, "sequencer");
+    const r = stress([
+      "--in-process",
+      "--scenario",
+      "sequencer-outage",
+      "--accounts",
+      "16",
+      "--seed",
+      "3",
+      "--out",
+      out,
+    ]);
+    expect(r.status, r.stderr).to.equal(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, "report.json"), "utf8")) as Report;
+    const [outage] = loadScenario("sequencer-outage").events;
+    if (outage.kind !== "sequencerDown") throw new Error("the built-in's event is a sequencer outage");
+    const graceEnd = outage.to + 3600; // config/networks.ts: one hour of grace after the restart
+    // Down from the outage's start until the grace period ends, and only then.
+    for (const s of report.samples) {
+      const down = s.timestamp >= outage.from && s.timestamp < graceEnd;
+      expect(s.status.ETH, `status at ${s.timestamp}`).to.equal(down ? "Down" : "Ok");
+    }
+    // The uptime feed went down once and up once; no bid landed while prices were Down.
+    expect(report.details["sequencer uptime feed changes"]).to.equal(2);
+    const blind = report.samples.filter((s) => s.timestamp >= outage.from && s.timestamp < graceEnd);
+    const before = report.samples.filter((s) => s.timestamp < outage.from).at(-1)!;
+    expect(new Set(blind.map((s) => s.liquidations))).to.deep.equal(new Set([before.liquidations]));
+    // The fall went on unseen: accounts crossed MM during the outage and were bid on after the
+    // grace hour, so the longest delay spans at least the outage and the grace from its start.
+    const after = report.samples.find((s) => s.timestamp >= graceEnd)!;
+    expect(after.liquidations).to.be.greaterThan(before.liquidations);
+    expect(report.maxLiquidationDelaySeconds).to.be.at.least(graceEnd - outage.from);
+  });
 });
