@@ -47,29 +47,26 @@ function slowBleed(): PricePoint[] {
 /** 3000 flat 2 h, linearly to 2250 (-25%) over 2 h, flat 4 h; no ETH oracle round in the middle
  *  hour of the fall. */
 function staleFeedCrash(): object {
-  const rows: PricePoint[] = [{ timestamp: START, price: 3000 }];
-  extend(rows, 2 * HOUR, MINUTES_5, () => 3000);
-  extend(rows, 2 * HOUR, MINUTES_5, (f) => 3000 - 750 * f);
-  extend(rows, 4 * HOUR, MINUTES_5, () => 2250);
-  const fallStart = START + 2 * HOUR;
-  return {
-    assets: { ETH: { points: rows.map((row) => [row.timestamp, row.price]) } },
-    events: [{ kind: "oracleOutage", asset: "ETH", from: fallStart + HOUR / 2, to: fallStart + (3 * HOUR) / 2 }],
-  };
+  return crashWithEvent(2250, (from, to) => ({ kind: "oracleOutage", asset: "ETH", from, to }));
 }
 
 /** 3000 flat 2 h, linearly to 2400 (-20%) over 2 h, flat 4 h; the L2 sequencer is down for the
  *  middle hour of the fall (no blocks, no rounds), then the oracle's grace period holds prices
  *  back for an hour more. */
 function sequencerOutage(): object {
+  return crashWithEvent(2400, (from, to) => ({ kind: "sequencerDown", from, to }));
+}
+
+/** 3000 flat 2 h, linearly to `low` over 2 h, flat 4 h, with one event over the fall's middle hour. */
+function crashWithEvent(low: number, event: (from: number, to: number) => object): object {
   const rows: PricePoint[] = [{ timestamp: START, price: 3000 }];
   extend(rows, 2 * HOUR, MINUTES_5, () => 3000);
-  extend(rows, 2 * HOUR, MINUTES_5, (f) => 3000 - 600 * f);
-  extend(rows, 4 * HOUR, MINUTES_5, () => 2400);
+  extend(rows, 2 * HOUR, MINUTES_5, (f) => 3000 - (3000 - low) * f);
+  extend(rows, 4 * HOUR, MINUTES_5, () => low);
   const fallStart = START + 2 * HOUR;
   return {
     assets: { ETH: { points: rows.map((row) => [row.timestamp, row.price]) } },
-    events: [{ kind: "sequencerDown", from: fallStart + HOUR / 2, to: fallStart + (3 * HOUR) / 2 }],
+    events: [event(fallStart + HOUR / 2, fallStart + (3 * HOUR) / 2)],
   };
 }
 

@@ -172,27 +172,23 @@ describe("Stress scenarios", function () {
       expect(eth.every((p, i) => p.timestamp === 1700000000 + 3600 * i && p.low === undefined)).to.be.true;
     });
 
-    it("stale-feed-crash: 3000, -25% linearly over 2 h, 2250; one ETH outage in the fall's middle hour", function () {
-      const s = loadScenario("stale-feed-crash");
-      const eth = s.paths.ETH!;
-      expect(eth).to.have.length(97);
-      expect(eth[24]).to.deep.equal({ timestamp: 1700007200, price: 3000 });
-      expect(eth[25]).to.deep.equal({ timestamp: 1700007500, price: 2968.75 });
-      expect(eth[48]).to.deep.equal({ timestamp: 1700014400, price: 2250 });
-      expect(eth.at(-1)).to.deep.equal({ timestamp: 1700028800, price: 2250 });
-      expect(s.events).to.deep.equal([{ kind: "oracleOutage", asset: "ETH", from: 1700009000, to: 1700012600 }]);
-    });
-
-    it("sequencer-outage: 3000, -20% linearly over 2 h, 2400; the sequencer down in the fall's middle hour", function () {
-      const s = loadScenario("sequencer-outage");
-      const eth = s.paths.ETH!;
-      expect(eth).to.have.length(97);
-      expect(eth[24]).to.deep.equal({ timestamp: 1700007200, price: 3000 });
-      expect(eth[25]).to.deep.equal({ timestamp: 1700007500, price: 2975 });
-      expect(eth[48]).to.deep.equal({ timestamp: 1700014400, price: 2400 });
-      expect(eth.at(-1)).to.deep.equal({ timestamp: 1700028800, price: 2400 });
-      expect(s.events).to.deep.equal([{ kind: "sequencerDown", from: 1700009000, to: 1700012600 }]);
-    });
+    // Two crashes with an event over the fall's middle hour (1700009000 to 1700012600).
+    const crashes = [
+      ["stale-feed-crash", 2250, 2968.75, { kind: "oracleOutage", asset: "ETH", from: 1700009000, to: 1700012600 }],
+      ["sequencer-outage", 2400, 2975, { kind: "sequencerDown", from: 1700009000, to: 1700012600 }],
+    ] as const;
+    for (const [name, low, second, event] of crashes) {
+      it(`${name}: 3000, linearly to ${low} over 2 h, flat; one ${event.kind} in the fall's middle hour`, function () {
+        const s = loadScenario(name);
+        const eth = s.paths.ETH!;
+        expect(eth).to.have.length(97);
+        expect(eth[24]).to.deep.equal({ timestamp: 1700007200, price: 3000 });
+        expect(eth[25]).to.deep.equal({ timestamp: 1700007500, price: second });
+        expect(eth[48]).to.deep.equal({ timestamp: 1700014400, price: low });
+        expect(eth.at(-1)).to.deep.equal({ timestamp: 1700028800, price: low });
+        expect(s.events).to.deep.equal([event]);
+      });
+    }
 
     it("pump-and-dump: 3000 to 4500 over 6 h, back to 3000 over 6 h, flat 2 h", function () {
       const eth = loadScenario("pump-and-dump").paths.ETH!;
