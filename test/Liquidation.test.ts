@@ -125,10 +125,13 @@ function discountAt(p: LiqParams, curveStart: bigint, t: bigint): bigint {
   return p.discountCap;
 }
 
-/** The insolvent payment for the whole account at `t`: (deficit + cap x remaining) x ramp. */
-function payoutAt(p: LiqParams, a: AuctionModel, t: bigint, deficit: bigint): bigint {
+/**
+ * The insolvent payment for the whole account at `t`: (deficit + incentive) x ramp, the incentive
+ * min(cap x remaining, discountCap x gross), each rounded down.
+ */
+function payoutAt(p: LiqParams, a: AuctionModel, t: bigint, deficit: bigint, gross: bigint): bigint {
   const startTime = a.startTime;
-  const full = deficit + mulWadDown(p.insolventPayoutCap, a.remaining);
+  const full = deficit + min(mulWadDown(p.insolventPayoutCap, a.remaining), mulWadDown(gross, p.discountCap));
   const elapsed = t - startTime;
   return elapsed >= p.insolventRamp ? full : (full * elapsed) / p.insolventRamp;
 }
@@ -153,7 +156,7 @@ function bufferFractionOf(p: LiqParams, b: BidView): bigint {
 }
 
 /** The account's gross value: other collateral + |MtM| + the positions' notional. */
-function grossOf(b: BidView): bigint {
+function grossOf(b: Pick<BidView, "other" | "mtm" | "risks">): bigint {
   return b.other + (b.mtm < 0n ? -b.mtm : b.mtm) + b.risks.reduce((sum, r) => sum + r.notional, 0n);
 }
 
@@ -262,7 +265,7 @@ async function ready() {
       fee,
       buffer: mulWadUp(v.mm, WAD + p.buffer),
       discount: mtm > 0n ? discountAt(p, auction.curveStart, t) : 0n,
-      payout: mtm > 0n ? 0n : payoutAt(p, auction, t, -mtm),
+      payout: mtm > 0n ? 0n : payoutAt(p, auction, t, -mtm, grossOf({ other: v.other, mtm, risks: v.risks })),
     };
   };
 
@@ -1033,9 +1036,10 @@ describe("LiquidationEngine", () => {
   });
 
   describe("insolvent accounts", () => {
-    // 10 ETH long from 3000.015 with 2981.99991 USDC, at 2600: MtM = -1018.15009, deficit + cap =
-    // 11,018.15009 USD.
-    const full = wad("11018.15009");
+    // 10 ETH long from 3000.015 with 2981.99991 USDC, at 2600: MtM = -1018.15009, gross value
+    // 26,000 + 1018.15009, incentive min(10,000 cap, 15% x 27,018.15009) = 4,052.7225135, deficit +
+    // incentive = 5,070.8726035 USD.
+    const full = wad("5070.8726035");
 
     it("pays nothing at the start: price 0, the bidder takes the loss (a 10% bid in the starting call)", async () => {
       const f = await scenario(feed("2600"));
@@ -1055,41 +1059,39 @@ describe("LiquidationEngine", () => {
       const fundBefore = await f.fund.balance();
       const { b, r } = await f.bid(f.target, f.bidder, wad("0.25"), t0 + 900n);
       expect(b.payout).to.equal(full / 2n);
-      expect(r.price).to.equal(-1_377_268_761n); // floor(5509.075045 x 0.25) in units
-      expect(r.fundPaid).to.equal(1_377_268_761n);
-      expect(await f.fund.balance()).to.equal(fundBefore - 1_377_268_761n);
+      expect(r.price).to.equal(-633_859_075n); // floor(2535.43630175 x 0.25) in units
+      expect(r.fundPaid).to.equal(633_859_075n);
+      expect(await f.fund.balance()).to.equal(fundBefore - 633_859_075n);
       expect(r.moved).to.equal(-254_537_523n); // -254.5375225, toward -infinity
-      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(
-        usdc("100000") - 254_537_523n + 1_377_268_761n,
-      );
+      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(usdc("100000") - 254_537_523n + 633_859_075n);
     });
 
-    it("pays deficit + cap from INSOLVENT_RAMP on, and a bid of everything empties the account", async () => {
+    it("pays deficit + incentive from INSOLVENT_RAMP on, and a bid of everything empties the account", async () => {
       const f = await scenario(feed("2600"));
       const t0 = await soon(f);
       await f.start(f.target, t0);
       const fundBefore = await f.fund.balance();
       const { b, r } = await f.bid(f.target, f.bidder, WAD, t0 + 1800n);
       expect(b.payout).to.equal(full);
-      expect([r.price, r.fundPaid, r.poolPaid]).to.deep.equal([-11_018_150_090n, 11_018_150_090n, 0n]);
-      expect(await f.fund.balance()).to.equal(fundBefore - 11_018_150_090n);
+      expect([r.price, r.fundPaid, r.poolPaid]).to.deep.equal([-5_070_872_603n, 5_070_872_603n, 0n]);
+      expect(await f.fund.balance()).to.equal(fundBefore - 5_070_872_603n);
       expect(r.ended).to.be.true;
-      // The bidder: the account's -1018.15009 of value and 11018.15009 paid: exactly the cap.
-      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(usdc("110000"));
+      // The bidder: the account's -1018.15009 of value and 5070.872603 paid: the incentive, to the unit.
+      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(usdc("104052.722513"));
       expect(await f.perps.accountMarkets(f.target)).to.deep.equal([]);
       expect(await f.accounts.balanceOf(f.target, f.addr.usdc)).to.equal(0n);
       const m = await f.engine.accountMargin(f.target);
       expect([m.equity, m.initialMargin, m.maintenanceMargin]).to.deep.equal([0n, 0n, 0n]);
     });
 
-    it("split bids never earn the cap twice: the cap is paid on the part no bid has taken yet (regression)", async () => {
+    it("split bids never earn the incentive twice: it is paid on the part no bid has taken yet (regression)", async () => {
       const f = await scenario(feed("2600"));
       const t0 = await soon(f);
       await f.start(f.target, t0);
       const fundBefore = await f.fund.balance();
       const bidderBefore = await f.accounts.balanceOf(f.bidder, f.addr.usdc);
       // Six bids of half of what is left, after the ramp, then everything: the fund pays the
-      // deficit once and the cap once, less the rounding of each bid, never 6 x half the cap.
+      // deficit once and the incentive once, less the rounding of each bid, never 6 x half of it.
       let paid = 0n;
       for (let i = 0n; i < 6n; i++) {
         const { r } = await f.bid(f.target, f.bidder, wad("0.5"), t0 + 1800n + i * 10n);
@@ -1100,12 +1102,12 @@ describe("LiquidationEngine", () => {
       const { r } = await f.bid(f.target, f.bidder, WAD, t0 + 1900n);
       paid += r.fundPaid;
       expect(fundBefore - (await f.fund.balance())).to.equal(paid);
-      expect(paid <= 11_018_150_090n).to.be.true;
-      expect(11_018_150_090n - paid < 10n).to.be.true; // at most a unit of rounding per bid
-      // The bidder gains at most the cap: the account's -1018.15009 taken, the payments received.
+      expect(paid <= 5_070_872_603n).to.be.true;
+      expect(5_070_872_603n - paid < 10n).to.be.true; // at most a unit of rounding per bid
+      // The bidder gains at most the incentive: the account's -1018.15009 taken, the payments received.
       const gained = (await f.accounts.balanceOf(f.bidder, f.addr.usdc)) - bidderBefore;
-      expect(gained <= usdc("10000")).to.be.true;
-      expect(usdc("10000") - gained < 10n).to.be.true;
+      expect(gained <= 4_052_722_513n).to.be.true;
+      expect(4_052_722_513n - gained < 10n).to.be.true;
     });
 
     it("beyond the fund: the fund pays down to its floor, the pool the rest (LossSocialized, totalAssets)", async () => {
@@ -1118,24 +1120,24 @@ describe("LiquidationEngine", () => {
       await f.start(f.target, t0); // fee 0: the fee comes after equity, never before the fund
       const assetsBefore = await f.pool.totalAssets();
       const { r } = await f.bid(f.target, f.bidder, WAD, t0 + 1800n);
-      expect(r.price).to.equal(-11_018_150_090n);
+      expect(r.price).to.equal(-5_070_872_603n);
       expect(r.fundPaid).to.equal(usdc("2500"));
-      expect(r.poolPaid).to.equal(8_518_150_090n);
+      expect(r.poolPaid).to.equal(2_570_872_603n);
       expect(await f.fund.balance()).to.equal(usdc("1000"));
       const assetsAfter = await f.pool.totalAssets();
-      expect(assetsBefore - assetsAfter).to.equal(8_518_150_090n);
+      expect(assetsBefore - assetsAfter).to.equal(2_570_872_603n);
       // The LP share price (ERC-4626 with 10^6 virtual shares and one virtual asset unit): one
       // whole kLP share (1e12 units) is worth exactly what the smaller total assets give it.
       const supply = await f.pool.totalSupply();
       const share = 10n ** 12n;
       const priceOf = (assets: bigint) => (share * (assets + 1n)) / (supply + 10n ** 6n);
       expect(await f.pool.convertToAssets(share)).to.equal(priceOf(assetsAfter));
-      // 8,518.15009 USDC over about 10 million shares: 0.000852 USDC per share.
-      expect(priceOf(assetsBefore) - priceOf(assetsAfter)).to.equal(852n);
+      // 2,570.872603 USDC over about 10 million shares: 0.000257 USDC per share.
+      expect(priceOf(assetsBefore) - priceOf(assetsAfter)).to.equal(257n);
       // Equity first: the account is empty.
       expect(await f.accounts.balanceOf(f.target, f.addr.usdc)).to.equal(0n);
       expect(await f.perps.accountMarkets(f.target)).to.deep.equal([]);
-      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(usdc("110000"));
+      expect(await f.accounts.balanceOf(f.bidder, f.addr.usdc)).to.equal(usdc("104052.722513"));
     });
   });
 

@@ -537,7 +537,8 @@ async function bidStep(run: Run, step: Extract<Step, { kind: "bid" }>, where: st
   // or the picked one, raised to the minimum if below it.
   const t3 = t2 + 1n;
   const mtm = q2.markToMarket;
-  const terms = termsAt(auction, q2, grossValue(inputs, mtm), t3);
+  const gross = grossValue(inputs, mtm);
+  const terms = termsAt(auction, q2, gross, t3);
   if (step.fraction.kind === "max") fraction = terms.bufferFraction;
   const atMinimum = fraction <= terms.minFraction && terms.minFraction < terms.bufferFraction;
   if (fraction < terms.minFraction) fraction = terms.minFraction;
@@ -581,7 +582,8 @@ async function bidStep(run: Run, step: Extract<Step, { kind: "bid" }>, where: st
     if (mtm > 0n) expect(r.discount, `${where}: the start discount`).to.equal(LIQ.startDiscount);
     stats.recoveredBids++;
   }
-  // Property 5: one cap per auction, however its insolvent bids are split.
+  // Property 5: one cap per auction, however its insolvent bids are split; each bid is paid beyond
+  // its share of the deficit at most its share of AUCTION_DISCOUNT_CAP x gross (no dust farm).
   if (r.starting) run.beyond.delete(id);
   if (mtm <= 0n) {
     const b = run.beyond.get(id) ?? { paid: 0n, bids: 0 };
@@ -590,6 +592,11 @@ async function bidStep(run: Run, step: Extract<Step, { kind: "bid" }>, where: st
     run.beyond.set(id, b);
     if (b.bids === 2) stats.splitInsolvent++;
     expect(b.paid <= LIQ.payoutCap + BigInt(b.bids), `${where}: paid ${b.paid} beyond the deficits`).to.equal(true);
+    const share = (fraction * ((gross * LIQ.discountCap) / WAD)) / WAD + 1n;
+    expect(
+      r.beyondDeficit <= share,
+      `${where}: ${r.beyondDeficit} beyond the deficit, within discountCap x gross`,
+    ).to.equal(true);
   }
   if (r.ended) run.beyond.delete(id);
   // The pool's totalAssets moves by -poolPaid, up to the unit rounding of the realized PnL.
@@ -722,14 +729,16 @@ describe("Liquidation properties", function () {
     await f.ethFeed.push((ETH_PRICE * 9n) / 10n); // 2700
     const vB = await f.engine.valuation(b);
     expect(vB.markToMarket < 0n, "b: under water").to.equal(true);
+    const grossB = grossValue(await accountInputs(f, b), vB.markToMarket);
     const t1 = (await latest()) + 5n;
     await time.setNextBlockTimestamp(t1);
     await f.liquidation.startAuction(b);
     for (const dt of [0n, 1n, 900n, 1799n, 1800n, 2500n]) {
       if (dt > 0n) await time.increaseTo(t1 + dt);
       const q = await f.liquidation.quote(b, WAD);
-      expect(q.payout, `payout at +${dt}`).to.equal(payoutAt(-vB.markToMarket, t1, t1 + dt));
-      expect(q.price, `price at +${dt}`).to.equal(-(payoutAt(-vB.markToMarket, t1, t1 + dt) / USDC_SCALE));
+      const payout = payoutAt(-vB.markToMarket, grossB, t1, t1 + dt);
+      expect(q.payout, `payout at +${dt}`).to.equal(payout);
+      expect(q.price, `price at +${dt}`).to.equal(-(payout / USDC_SCALE));
     }
   });
 

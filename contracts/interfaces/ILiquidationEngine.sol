@@ -19,11 +19,12 @@ pragma solidity ^0.8.28;
 ///           margin MM x (1 + BUFFER_MARGIN), unless MtM is at most DUST_THRESHOLD; and at least
 ///           DUST_THRESHOLD of the account's gross value, unless that is more than the maximum.
 ///           A running auction whose account is back at or above MM prices from a fresh curve.
-///         - Insolvent (MtM <= 0): the insurance fund pays the bidder fraction x (deficit + cap x
-///           remaining) x min(1, elapsed / INSOLVENT_RAMP), never drawing below INSURANCE_FLOOR
+///         - Insolvent (MtM <= 0): the insurance fund pays the bidder fraction x (deficit +
+///           incentive) x min(1, elapsed / INSOLVENT_RAMP), incentive = min(INSOLVENT_PAYOUT_CAP x
+///           remaining, AUCTION_DISCOUNT_CAP x gross value), never drawing below INSURANCE_FLOOR
 ///           (`remaining`: the part of the account no bid has taken yet, so the cap is paid at most
-///           once per auction); what the fund cannot pay, the pool pays, as an evented loss
-///           (`LossSocialized`). Any fraction.
+///           once per auction; the gross term scales with the account, so dust earns dust); what
+///           the fund cannot pay, the pool pays, as an evented loss (`LossSocialized`). Any fraction.
 ///         Losses fall in a fixed order: the account's equity, then the liquidation fee (charged
 ///         only out of positive MtM), then the insurance fund, then the pool.
 interface ILiquidationEngine {

@@ -56,6 +56,8 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         uint256 buffer;
         uint256 discount;
         uint256 payout;
+        /// @dev The account's gross value (`_grossValue`, after the fee when starting).
+        uint256 gross;
     }
 
     constructor(
@@ -285,8 +287,9 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
             }
         }
         b.buffer = b.v.maintenanceMargin.mulWadUp(WAD + b.p.buffer);
+        b.gross = _grossValue(b.v);
         if (b.v.markToMarket > 0) b.discount = _discount(b.p, b.a);
-        else b.payout = _payout(b.p, b.a, uint256(-b.v.markToMarket));
+        else b.payout = _payout(b.p, b.a, uint256(-b.v.markToMarket), b.gross);
     }
 
     /// @dev MM x fee rate in units, rounded up, but only out of positive MtM (rounded down): the
@@ -316,10 +319,20 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         return p.discountCap;
     }
 
-    /// @dev The insolvent payment for the whole account now: (deficit + cap x remaining) x
-    ///      min(1, elapsed / ramp), rounded down.
-    function _payout(Parameters memory p, Auction memory a, uint256 deficit) internal view returns (uint256) {
-        uint256 full = deficit + uint256(p.insolventPayoutCap).mulWad(a.remaining);
+    /// @dev The insolvent payment for the whole account now: (deficit + incentive) x
+    ///      min(1, elapsed / ramp), with incentive = min(cap x remaining, discountCap x gross), each
+    ///      term rounded down (the fund's side). The incentive scales with the account, like the
+    ///      solvent discount: a flat cap per auction let dust accounts farm the fund.
+    function _payout(
+        Parameters memory p,
+        Auction memory a,
+        uint256 deficit,
+        uint256 gross
+    ) internal view returns (uint256) {
+        uint256 incentive = uint256(p.insolventPayoutCap).mulWad(a.remaining);
+        uint256 proportional = gross.mulWad(p.discountCap);
+        if (proportional < incentive) incentive = proportional;
+        uint256 full = deficit + incentive;
         uint256 elapsed = block.timestamp - a.startTime;
         return elapsed >= p.insolventRamp ? full : full.mulDiv(elapsed, p.insolventRamp);
     }
@@ -370,15 +383,20 @@ contract LiquidationEngine is ILiquidationEngine, IRiskConfigGlobalListener, Ree
         return f < WAD ? f : WAD;
     }
 
-    /// @dev The smallest bid: one that takes at least DUST_THRESHOLD of the account's gross value
-    ///      (positions' notional + other collateral + |MtM|), or the largest allowed if smaller. A
-    ///      bid of a few wei would otherwise move the nonce for a unit and grief every other bid.
+    /// @dev The account's gross value: other collateral + |MtM| + positions' notional (WAD USD).
+    ///      The base of the minimum bid and of the insolvent payout's incentive.
+    function _grossValue(IMarginEngine.Valuation memory v) internal pure returns (uint256 gross) {
+        gross = v.otherCollateral;
+        gross += v.markToMarket >= 0 ? uint256(v.markToMarket) : uint256(-v.markToMarket);
+        for (uint256 i; i < v.positions.length; ++i) gross += v.positions[i].notional;
+    }
+
+    /// @dev The smallest bid: one that takes at least DUST_THRESHOLD of the account's gross value,
+    ///      or the largest allowed if smaller. A bid of a few wei would otherwise move the nonce
+    ///      for a unit and grief every other bid.
     function _minFraction(Bid memory b, uint256 maxFraction_) internal pure returns (uint256) {
-        uint256 gross = b.v.otherCollateral;
-        gross += b.v.markToMarket >= 0 ? uint256(b.v.markToMarket) : uint256(-b.v.markToMarket);
-        for (uint256 i; i < b.v.positions.length; ++i) gross += b.v.positions[i].notional;
-        if (gross == 0) return maxFraction_;
-        uint256 f = uint256(b.p.dustThreshold).fullMulDivUp(WAD, gross);
+        if (b.gross == 0) return maxFraction_;
+        uint256 f = uint256(b.p.dustThreshold).fullMulDivUp(WAD, b.gross);
         return f < maxFraction_ ? f : maxFraction_;
     }
 

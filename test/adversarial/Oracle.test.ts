@@ -436,12 +436,11 @@ describe("Adversarial: oracle", () => {
       await accounts.connect(bob).createAccount(CROSS, 0); // account 3
       await accounts.connect(bob).deposit(3, f.addr.usdc, usdc("18000"));
       await perps.connect(bob).modifyPosition(3, ETH, -wad("100"), 0n);
+      // The seeded pool sits a few thousandths of a percent above or below 3,000 depending on
+      // which token sorts first, so the fill (and these figures) move with deployment order: the
+      // test holds the relations, exactly.
       const [equity, im, mm] = await engine.accountMargin(3);
-      expect([equity, im, mm]).to.deep.equal([
-        17805009000000000000000n,
-        17308640648412873900000n,
-        11539093765608582600000n,
-      ]);
+      expect(equity > im && im > mm, `healthy at Chainlink: E ${equity}, IM ${im}, MM ${mm}`).to.equal(true);
 
       const amountIn = usdc("10000000");
       const zeroForOne = !f.baseIsToken0; // USDC in
@@ -465,8 +464,9 @@ describe("Adversarial: oracle", () => {
       // While Degraded the engines value at the conservative end of [Chainlink, TWAP]: the short at
       // the pushed TWAP. Healthy at Chainlink, it is below MM here and a bid goes through.
       const [equityAfter, , mmAfter] = await engine.accountMargin(3);
-      expect((await f.oracle.getPrice(f.addr.weth)).high).to.equal(3129724359678246698888n);
-      expect([equityAfter, mmAfter]).to.deep.equal([4832573032175330111200n, 12038060948945523225789n]);
+      const pushed = await f.oracle.getPrice(f.addr.weth);
+      expect(pushed.high > (ETH_PRICE * TICK * 104n) / 100n, `TWAP pushed over 4%: ${pushed.high}`).to.equal(true);
+      expect(equityAfter < mmAfter, `below MM at the pushed TWAP: E ${equityAfter}, MM ${mmAfter}`).to.equal(true);
       expect(await liquidation.isLiquidatable(3)).to.equal(true);
       const nonce = await accounts.nonce(3);
       await expect(liquidation.connect(alice).liquidate(3, wad("0.1"), usdc("1000000"), 1, nonce)).to.emit(

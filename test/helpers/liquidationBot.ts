@@ -71,12 +71,26 @@ export function discountAt(curveStart: bigint, t: bigint): bigint {
 }
 
 /**
- * The insolvent payout (whole account, WAD) at time t: (deficit + cap x remaining) x min(1,
- * elapsed / ramp), floored; `remaining` (WAD) is the part of the account no bid has taken since the
- * auction started, so that split bids share one cap.
+ * The insolvent payout's incentive (whole account, WAD): min(floor(cap x remaining),
+ * floor(discountCap x gross)). `remaining` (WAD) is the part of the account no bid has taken since
+ * the auction started, so that split bids share one cap; `gross` is `grossValue` now.
  */
-export function payoutAt(deficit: bigint, startTime: bigint, t: bigint, remaining: bigint = WAD): bigint {
-  const full = deficit + (LIQ.payoutCap * remaining) / WAD;
+export function insolventIncentive(gross: bigint, remaining: bigint = WAD): bigint {
+  return min((LIQ.payoutCap * remaining) / WAD, (gross * LIQ.discountCap) / WAD);
+}
+
+/**
+ * The insolvent payout (whole account, WAD) at time t: (deficit + incentive) x min(1, elapsed /
+ * ramp), floored.
+ */
+export function payoutAt(
+  deficit: bigint,
+  gross: bigint,
+  startTime: bigint,
+  t: bigint,
+  remaining: bigint = WAD,
+): bigint {
+  const full = deficit + insolventIncentive(gross, remaining);
   const elapsed = t - startTime;
   return elapsed >= LIQ.ramp ? full : (full * elapsed) / LIQ.ramp;
 }
@@ -173,7 +187,7 @@ export function termsAt(auction: AuctionState | null, q: AccountFigures, gross: 
   }
   const bm = bufferMargin(q.maintenanceMargin);
   const discount = q.markToMarket > 0n ? discountAt(curveStart, t) : 0n;
-  const payout = q.markToMarket > 0n ? 0n : payoutAt(-q.markToMarket, startTime, t, remaining);
+  const payout = q.markToMarket > 0n ? 0n : payoutAt(-q.markToMarket, gross, startTime, t, remaining);
   const max = bufferFraction(q.equity, bm, q.markToMarket, discount);
   return {
     starting,
@@ -360,7 +374,10 @@ export async function accountInputs(f: LiquidationMarkets, id: bigint): Promise<
   return { otherCollateral, positions };
 }
 
-/** The minimum bid's base: other collateral + |MtM| (after the fee when starting) + notional. */
+/**
+ * The gross value, base of the minimum bid and of the insolvent incentive: other collateral + |MtM|
+ * (after the fee when starting) + notional.
+ */
 export function grossValue(inputs: AccountInputs, markToMarket: bigint): bigint {
   return inputs.otherCollateral + abs(markToMarket) + inputs.positions.reduce((a, p) => a + p.notional, 0n);
 }
@@ -840,6 +857,12 @@ export class LiquidationBot {
       if (b.bids === 2) stats.splitInsolventAuctions++;
       if (b.paid > stats.maxBeyondDeficit) stats.maxBeyondDeficit = b.paid;
       expect(b.paid <= LIQ.payoutCap + BigInt(b.bids), `${where}: one cap per auction (${b.paid})`).to.equal(true);
+      // And the bid itself: beyond its share of the deficit, at most its share of AUCTION_DISCOUNT_CAP x
+      // gross (a dust account earns dust, however many of them an attacker makes).
+      const share = (fraction * ((gross * LIQ.discountCap) / WAD)) / WAD + 1n;
+      expect(r.beyondDeficit <= share, `${where}: incentive within discountCap x gross (${r.beyondDeficit})`).to.equal(
+        true,
+      );
     }
     expect(await f.accounts.nonce(id), `${where}: nonce`).to.equal(nonce + 1n);
     const drift = (await f.pool.totalAssets()) - assetsBefore + r.poolPaid;
