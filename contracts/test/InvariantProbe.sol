@@ -34,6 +34,8 @@ contract InvariantProbe {
         uint256 discount;
         uint256 payout;
         bool insolvent;
+        /// @dev Other collateral + |MtM| + positions' notional: the base of the insolvent incentive.
+        uint256 gross;
     }
 
     struct GlobalView {
@@ -125,6 +127,9 @@ contract InvariantProbe {
             v.initialMargin = val.initialMargin;
             v.maintenanceMargin = val.maintenanceMargin;
             v.markToMarket = val.markToMarket;
+            v.gross =
+                val.otherCollateral + (val.markToMarket >= 0 ? uint256(val.markToMarket) : uint256(-val.markToMarket));
+            for (uint256 k; k < val.positions.length; ++k) v.gross += val.positions[k].notional;
         } catch {} // solhint-disable-line no-empty-blocks
         (v.auction, , ) = liquidation.auctionOf(id);
         if (v.auction.startTime != 0 && v.valued) {

@@ -229,7 +229,12 @@ function checkAuctions(w: World, rec: StepRecord, prev: Snapshot, after: Snapsho
       fail("5 (auction)", rec, `account ${w.ids[i]}: discount fell ${p.discount} -> ${a.discount}`);
     }
     if (p.insolvent && a.insolvent && p.auction.remaining === a.auction.remaining) {
-      const full = (v: typeof a) => -v.markToMarket + mulWadDown(w.insolventPayoutCap, v.auction.remaining);
+      // The whole payout's base: deficit + min(cap x remaining, discount cap x gross), each rounded down.
+      const full = (v: typeof a) => {
+        const cap = mulWadDown(w.insolventPayoutCap, v.auction.remaining);
+        const proportional = mulWadDown(v.gross, w.discountCap);
+        return -v.markToMarket + (proportional < cap ? proportional : cap);
+      };
       // payout / full is the ramp's share of the way, rounded down: it never falls.
       if ((a.payout + 1n) * full(p) < p.payout * full(a)) {
         fail(

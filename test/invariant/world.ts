@@ -71,6 +71,7 @@ export interface World {
   supply: bigint[];
   bufferRate: bigint;
   insolventPayoutCap: bigint;
+  discountCap: bigint;
   insuranceFloorUnits: bigint;
   start: SnapshotRestorer;
 }
@@ -129,6 +130,19 @@ export async function buildWorld(): Promise<World> {
   await list(a.weth, f.ethFeed, wad("2800"), grid(1n), false);
   await list(a.weth, f.ethFeed, wad("3300"), grid(6n), true);
   await list(a.wbtc, f.btcFeed, wad("55000"), grid(2n), false);
+
+  // Every run starts from a book: each trader's cross account about 7x long or short ETH, each
+  // isolated one about 7x in its market, one written call. A few percent against a side puts
+  // accounts below MM, so bids, auctions and the fund are reached in most sequences.
+  for (const [i, t] of traders.entries()) {
+    const side = i % 2 === 0 ? 1n : -1n;
+    await f.perps
+      .connect(t.signer)
+      .modifyPosition(t.accounts[0], ETH, side * wad("70"), side > 0n ? ethers.MaxUint256 : 0n);
+    const [market, size] = i % 2 === 0 ? [ETH, -wad("25")] : [BTC, wad("1.2")];
+    await f.perps.connect(t.signer).modifyPosition(t.accounts[1], market, size, size > 0n ? ethers.MaxUint256 : 0n);
+  }
+  await f.options.connect(traders[1].signer).tradeOption(traders[1].accounts[0], series[0].id, -wad("5"), 0n);
 
   const probe = (await (
     await ethers.getContractFactory("InvariantProbe")
@@ -208,6 +222,7 @@ export async function buildWorld(): Promise<World> {
     supply: [],
     bufferRate: params.buffer,
     insolventPayoutCap: params.insolventPayoutCap,
+    discountCap: params.discountCap,
     insuranceFloorUnits: (params.insuranceFloor + 10n ** 12n - 1n) / 10n ** 12n,
     start: await takeSnapshot(),
   };
