@@ -80,10 +80,11 @@ const move = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: -1_500, max: 1_500 }) },
   { weight: 1, arbitrary: fc.integer({ min: -4_000, max: 4_000 }) },
 );
+/** Time: mostly seconds to an hour, sometimes hours, and often enough days to reach expiries. */
 const seconds = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: 1, max: 3_600 }) },
+  { weight: 5, arbitrary: fc.integer({ min: 1, max: 3_600 }) },
   { weight: 2, arbitrary: fc.integer({ min: 3_600, max: 8 * 3_600 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 86_400, max: 3 * 86_400 }) },
+  { weight: 3, arbitrary: fc.integer({ min: 86_400, max: 3 * 86_400 }) },
 );
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
@@ -114,7 +115,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 10, arbitrary: fc.record({ kind: fc.constant("price" as const), market, moveBps: move }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant("time" as const), seconds }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant("time" as const), seconds }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("band" as const), market, top: fc.boolean() }) },
   {
     weight: 1,
@@ -135,8 +136,8 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("startAuction" as const), target }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("terminate" as const), target }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("restart" as const), target }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("settleSeries" as const), series }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("settlePosition" as const), target, series }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("settleSeries" as const), series }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("settlePosition" as const), target, series }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("lpDeposit" as const), lp, bps }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("lpRequest" as const), lp, bps }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("lpRedeem" as const), lp, bps }) },
@@ -364,18 +365,31 @@ export async function execute(w: World, action: Action, before: Snapshot, t: big
     case "settleSeries": {
       // Fixing the settlement price moves the pool's liability from the live value to the payoff.
       rec.exogenous = true;
-      const s = w.series[action.series];
+      // Mostly a series past expiry and not settled yet (the keeper's pick), sometimes any.
+      const due = w.series.flatMap((x, k) => (x.expiry <= t && !before[1].series[k].settled ? [k] : []));
+      const s = w.series[due.length > 0 && action.series % 4 !== 3 ? due[action.series % due.length] : action.series];
       const round = await settlementRound(s.feed, s.expiry);
-      await send(() => f.options.connect(w.liquidator.signer).settleSeries(s.id, round, GAS));
+      if (round === 0n || action.series % 2 === 1) {
+        // No provable round (or governance stepping in after the grace): the timelock's price.
+        const [, answer] = await s.feed.latestRoundData();
+        await send(() => f.options.connect(w.admin).settleSeriesByGovernance(s.id, answer * 10n ** 10n, GAS));
+      } else {
+        await send(() => f.options.connect(w.liquidator.signer).settleSeries(s.id, round, GAS));
+      }
       break;
     }
-    case "settlePosition":
-      // Permissionless by design: once a series is settled, anyone books its payoff.
-      rec.touched = [action.target];
-      await send(() =>
-        f.options.connect(w.attacker.signer).settlePosition(w.ids[action.target], w.series[action.series].id, GAS),
+    case "settlePosition": {
+      // Permissionless by design: once a series is settled, anyone books its payoff. Mostly a
+      // position in a settled series, sometimes any pair.
+      const open = w.series.flatMap((_, k) =>
+        before[1].series[k].settled ? accountsOf.flatMap((v, i) => (v.options[k] !== 0n ? [[i, k]] : [])) : [],
       );
+      const [i, k] =
+        open.length > 0 ? open[(action.target + action.series) % open.length] : [action.target, action.series];
+      rec.touched = [i];
+      await send(() => f.options.connect(w.attacker.signer).settlePosition(w.ids[i], w.series[k].id, GAS));
       break;
+    }
     case "lpDeposit": {
       rec.lpFlow = true;
       const amount = (100_000n * 10n ** 6n * BigInt(action.bps)) / 10_000n;
