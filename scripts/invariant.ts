@@ -37,7 +37,7 @@ runMain("test:invariant", async () => {
   }
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    INVARIANT_RUNS: positive("runs", flags.runs, "100", 1),
+    INVARIANT_RUNS: positive("runs", flags.runs, "80", 1),
     INVARIANT_STEPS: positive("steps", flags.steps, "40", 1),
     INVARIANT_SEED: positive("seed", flags.seed, String(Date.now() % 2 ** 31), 0),
     INVARIANT_TALLY: flags.tally === true ? "1" : "0",

@@ -8,7 +8,7 @@ import type { World } from "./world";
 // Stateful fuzzing of the whole system; the invariants are listed in plain words in the README ("Invariants").
 // The budget comes from the environment (npm run test:invariant -- --runs N --steps K --seed S sets
 // it); the default is the CI budget.
-const RUNS = Number(process.env.INVARIANT_RUNS ?? "100");
+const RUNS = Number(process.env.INVARIANT_RUNS ?? "80");
 const STEPS = Number(process.env.INVARIANT_STEPS ?? "40");
 // A fixed seed in `npm test` (CI replays the same sequences); npm run test:invariant picks a new one.
 const SEED = Number(process.env.INVARIANT_SEED ?? "20261122");
