@@ -214,7 +214,8 @@ export async function execute(w: World, action: Action, before: Snapshot, t: big
   const rec: StepRecord = { action, exogenous: false, touched: [], voluntary: [], time: t };
   const f = w.f;
   const traderIdx = (trader: number, acct: number) => trader * 2 + acct;
-  const accountsOf = before[0];
+  // Plain arrays: ethers' Result species do not survive flatMap.
+  const accountsOf = Array.from(before[0]);
   const send = async (tx: () => Promise<ContractTransactionResponse>) => {
     await setNextTime(t);
     try {
