@@ -11,6 +11,13 @@ import { PARAMS } from "../scripts/lib/params";
 import { run } from "../scripts/governance";
 import { networkConfig } from "../config/networks";
 
+/**
+ * This file's own fixture (not deployGovernedKeel itself): loadFixture keys snapshots by function,
+ * and another file's snapshot of deployGovernedKeel may have been reverted away by the tests run
+ * between the two files.
+ */
+const governedKeel = () => deployGovernedKeel();
+
 // The script is driven in-process (`run(argv, gov)`) against the real deployment: the timelock
 // (minimum delay 2 s locally, the deployer as its only proposer, anyone executes) is the only
 // admin of RiskConfig. Operation ids are computed here with the salt passed to `propose`.
@@ -54,7 +61,7 @@ async function failure(promise: Promise<unknown>): Promise<string> {
 
 /** The deployment with the script connected as the deployer (proposer and revoker). */
 async function governed() {
-  const keel = await loadFixture(deployGovernedKeel);
+  const keel = await loadFixture(governedKeel);
   const signers = await ethers.getSigners();
   const [deployer] = signers;
   const addresses = { timelock: await keel.timelock.getAddress(), riskConfig: await keel.riskConfig.getAddress() };

@@ -48,9 +48,7 @@ library RiskParams {
         AUCTION_STALL_TIMEOUT, // seconds at the cap before an auction may restart from fresh prices
         BUFFER_MARGIN, // WAD: a bid may restore equity up to MM * (1 + buffer)
         DUST_THRESHOLD, // WAD USD: below this mark-to-market one bid may take everything
-        // WAD USD: the most the fund pays beyond an insolvent account's deficit to have it taken
-        // (and never more than AUCTION_DISCOUNT_CAP x the account's gross value)
-        INSOLVENT_PAYOUT_CAP,
+        INSOLVENT_PAYOUT_CAP, // WAD USD: the most paid beyond an insolvent deficit (also <= discount cap x gross)
         INSOLVENT_RAMP, // seconds for that payment to rise from zero to its full amount
         THROUGHPUT_CAP, // WAD USD of notional liquidated per market per window
         THROUGHPUT_WINDOW, // seconds
