@@ -197,10 +197,9 @@ export interface StepRecord {
   expect?: { name: string; args: unknown[] };
   receipt?: TransactionReceipt | null;
   /** For a bid: the target and the quote before it (at the same timestamp). */
-  bid?: { target: number; equity: bigint; bufferMargin: bigint; starting: boolean };
+  bid?: { target: number; equity: bigint; bufferMargin: bigint };
   /** Donations that bypass accounting: holder index -> token index -> amount. */
   donation?: { holder: number; token: number; amount: bigint };
-  reconciled?: boolean;
   lpFlow?: boolean;
   time: bigint;
 }
@@ -342,7 +341,6 @@ export async function execute(w: World, action: Action, before: Snapshot, t: big
           target,
           equity: pre.equity,
           bufferMargin: pre.bufferMargin,
-          starting: !pre.auctionRunning,
         };
       }
       if (fraction === 0n) fraction = 1n;
@@ -451,7 +449,6 @@ export async function execute(w: World, action: Action, before: Snapshot, t: big
       break;
     case "reconcile":
       await send(() => f.fund.connect(w.attacker.signer).reconcile(GAS));
-      rec.reconciled = rec.reverted === undefined;
       break;
     case "attack":
       await attack(w, action, rec, send);

@@ -78,7 +78,7 @@ function applyLedger(ledger: Ledger, rec: StepRecord) {
     if (rec.donation.holder === 2) ledger.unbookedFund += rec.donation.amount;
     if (rec.donation.holder === 0) ledger.accountsExcess[rec.donation.token] += rec.donation.amount;
   }
-  if (rec.reconciled === true) ledger.unbookedFund = 0n;
+  if (rec.action.kind === "reconcile") ledger.unbookedFund = 0n;
 }
 
 /** 1. Every token is where the books say: nothing created, nothing lost, nothing left in a contract that books none. */
